@@ -1,0 +1,168 @@
+//! Range checks that types alone cannot express. Each problem is reported as
+//! the dotted key and what is wrong with it.
+
+use rust_decimal::Decimal;
+
+use super::Config;
+
+/// Longest shutdown wait we accept: Docker's default grace period is 10 s and
+/// the daemon needs time after the wait to flush and exit.
+const MAX_SHUTDOWN_TIMEOUT_MS: u64 = 9_000;
+
+pub fn check(config: &Config) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut require = |ok: bool, key: &str, message: &str| {
+        if !ok {
+            problems.push((key.to_owned(), message.to_owned()));
+        }
+    };
+    let t = &config.trading;
+    require(
+        !t.symbols.is_empty(),
+        "trading.symbols",
+        "must name at least one symbol",
+    );
+    require(
+        t.symbols.iter().all(|s| is_symbol(s)),
+        "trading.symbols",
+        "symbols are upper-case letters and digits, like BTCUSDT",
+    );
+    require(
+        interval_ms(&t.interval).is_some(),
+        "trading.interval",
+        "must be a Binance interval such as 1m, 15m, 1h or 1d",
+    );
+    require(
+        t.order_notional > Decimal::ZERO,
+        "trading.order_notional",
+        "must be above zero",
+    );
+    require(
+        (1..=MAX_SHUTDOWN_TIMEOUT_MS).contains(&t.shutdown_timeout_ms),
+        "trading.shutdown_timeout_ms",
+        "must be between 1 and 9000 (inside Docker's 10 s stop grace period)",
+    );
+
+    let s = &config.strategy;
+    require(
+        s.fast_period >= 1,
+        "strategy.fast_period",
+        "must be at least 1",
+    );
+    require(
+        s.slow_period > s.fast_period,
+        "strategy.slow_period",
+        "must be greater than strategy.fast_period",
+    );
+    require(
+        s.slow_period <= 1000,
+        "strategy.slow_period",
+        "must be at most 1000 (the REST history limit)",
+    );
+    require(
+        (0.0..=1.0).contains(&s.min_confidence),
+        "strategy.min_confidence",
+        "must be between 0 and 1",
+    );
+
+    let r = &config.risk;
+    require(
+        r.max_order_notional > Decimal::ZERO,
+        "risk.max_order_notional",
+        "must be above zero",
+    );
+    require(
+        r.max_position_notional > Decimal::ZERO,
+        "risk.max_position_notional",
+        "must be above zero",
+    );
+    require(
+        r.daily_loss_limit > Decimal::ZERO,
+        "risk.daily_loss_limit",
+        "must be above zero",
+    );
+
+    let p = &config.paper;
+    require(
+        p.starting_balances.values().all(|b| *b >= Decimal::ZERO),
+        "paper.starting_balances",
+        "balances cannot be negative",
+    );
+    require(
+        (Decimal::ZERO..Decimal::ONE).contains(&p.fee_rate),
+        "paper.fee_rate",
+        "must be at least 0 and below 1 (0.001 is 0.1 %)",
+    );
+    require(
+        (Decimal::ZERO..=Decimal::from(1000)).contains(&p.slippage_bps),
+        "paper.slippage_bps",
+        "must be between 0 and 1000 basis points",
+    );
+
+    let m = &config.market_data;
+    require(
+        m.base_url.starts_with("http://") || m.base_url.starts_with("https://"),
+        "market_data.base_url",
+        "must be an http:// or https:// URL",
+    );
+    require(
+        m.poll_interval_ms >= 200,
+        "market_data.poll_interval_ms",
+        "must be at least 200",
+    );
+    require(
+        m.request_timeout_ms >= 100,
+        "market_data.request_timeout_ms",
+        "must be at least 100",
+    );
+    require(
+        m.max_backoff_ms >= 1000 && m.max_backoff_ms <= 3_600_000,
+        "market_data.max_backoff_ms",
+        "must be between 1000 and 3600000",
+    );
+
+    let l = &config.log;
+    require(l.max_files >= 1, "log.max_files", "must be at least 1");
+    require(
+        !l.dir.as_os_str().is_empty(),
+        "log.dir",
+        "must not be empty",
+    );
+    require(
+        !config.secrets.dir.as_os_str().is_empty(),
+        "secrets.dir",
+        "must not be empty",
+    );
+    problems
+}
+
+fn is_symbol(symbol: &str) -> bool {
+    (2..=20).contains(&symbol.len())
+        && symbol
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A Binance kline interval in milliseconds (`1M`, a calendar month, is left
+/// out: it has no fixed length).
+pub fn interval_ms(interval: &str) -> Option<i64> {
+    const MIN: i64 = 60_000;
+    Some(match interval {
+        "1s" => 1_000,
+        "1m" => MIN,
+        "3m" => 3 * MIN,
+        "5m" => 5 * MIN,
+        "15m" => 15 * MIN,
+        "30m" => 30 * MIN,
+        "1h" => 60 * MIN,
+        "2h" => 120 * MIN,
+        "4h" => 240 * MIN,
+        "6h" => 360 * MIN,
+        "8h" => 480 * MIN,
+        "12h" => 720 * MIN,
+        "1d" => 1440 * MIN,
+        "3d" => 3 * 1440 * MIN,
+        "1w" => 7 * 1440 * MIN,
+        _ => return None,
+    })
+}

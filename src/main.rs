@@ -1,0 +1,96 @@
+//! The `tradebot` binary: parses arguments, loads configuration, starts
+//! logging and hands over to the library. Exit codes: 0 clean stop, 1 the
+//! daemon failed, 2 bad configuration or arguments, 130 forced by a second
+//! signal.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing::error;
+
+use tradebot::cli::{Cli, Command, ConfigCommand, RunArgs};
+use tradebot::config::{self, Config, ConfigSources};
+use tradebot::daemon::{self, RunOptions};
+use tradebot::secrets::SecretsManager;
+use tradebot::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::load(&ConfigSources::from_process(cli.config_dir.clone())) {
+        Ok(config) => config,
+        Err(err) => return fatal_before_logging("Configuration invalid; not starting", &err),
+    };
+    match cli.command {
+        Some(Command::Config(ConfigCommand::Check)) => config_check(&config),
+        Some(Command::Run(args)) => run(config, args),
+        None => run(config, RunArgs::default()),
+    }
+}
+
+fn run(mut config: Config, args: RunArgs) -> ExitCode {
+    if let Some(mode) = args.mode {
+        config.trading.mode = mode;
+    }
+    let guard = match telemetry::init(&config.log_settings()) {
+        Ok(guard) => guard,
+        Err(err) => return fatal_before_logging("Logging could not start; not starting", &err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            error!(error = %err, "Cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = RunOptions {
+        replay: args.replay,
+        speed: args.speed,
+    };
+    let result = runtime.block_on(daemon::run(config, options, guard.writer().clone()));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!(error = %telemetry::error_chain(&err), "Daemon stopped on an error");
+            ExitCode::FAILURE
+        }
+    };
+    // The guard flushes every queued line; it must outlive every log call.
+    drop(guard);
+    code
+}
+
+fn config_check(config: &Config) -> ExitCode {
+    let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
+    let (report, ok) = tradebot::config_check::report(config, &secrets);
+    match serde_json::to_string_pretty(&report) {
+        Ok(text) => println!("{text}"),
+        Err(err) => {
+            eprintln!("cannot render the configuration: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// Reports an error from before logging is configured as one JSON line.
+fn fatal_before_logging(message: &str, err: &dyn std::error::Error) -> ExitCode {
+    let detail = telemetry::error_chain(err);
+    match telemetry::init_bootstrap() {
+        Ok(guard) => {
+            error!(error = %detail, "{message}");
+            drop(guard);
+        }
+        // A logger already installed (cannot happen in the binary): stderr.
+        Err(_) => eprintln!("{message}: {detail}"),
+    }
+    ExitCode::from(2)
+}

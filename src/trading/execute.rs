@@ -1,0 +1,178 @@
+//! `execute_trade`: one decision becomes one order, inside one span.
+//!
+//! Everything logged while a trade executes, from any module, carries the
+//! span's `correlation_id`, `symbol`, `trade_id`, `action` and `confidence`,
+//! so `jq 'select(.correlation_id=="…")'` shows the trade's whole life.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use tracing::{Instrument, error, info, info_span, warn};
+use uuid::Uuid;
+
+use super::Trader;
+use super::risk::ProposedOrder;
+use crate::exchange::{Exchange, ExchangeError, OrderReport, OrderRequest, Side};
+use crate::market::Candle;
+use crate::strategy::{Action, DecisionSource, TradingDecision};
+
+/// Decimal places order quantities are cut to. Binance's per-symbol lot
+/// sizes are coarser; the live client rounds to them before sending.
+const QUANTITY_DP: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeOutcome {
+    Filled,
+    /// Refused by the risk limits or the exchange; nothing was placed.
+    Rejected,
+    /// The order may have executed; it must be reconciled, never re-sent.
+    Unknown,
+}
+
+/// A trade id valid as a Binance `newClientOrderId` (`[A-Za-z0-9_-]{1,36}`):
+/// time-ordered, so ids sort the way trades happened.
+pub fn new_trade_id() -> String {
+    format!("tb-{}", Uuid::now_v7().simple())
+}
+
+impl<E: Exchange, D: DecisionSource> Trader<E, D> {
+    pub(super) async fn execute_trade(
+        &mut self,
+        decision: &TradingDecision,
+        candle: &Candle,
+    ) -> TradeOutcome {
+        let trade_id = new_trade_id();
+        let span = info_span!(
+            "trade",
+            correlation_id = %Uuid::new_v4(),
+            symbol = %decision.symbol,
+            trade_id = %trade_id,
+            action = %decision.action,
+            confidence = decision.confidence,
+        );
+        self.execute_in_span(decision, candle, trade_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_in_span(
+        &mut self,
+        decision: &TradingDecision,
+        candle: &Candle,
+        trade_id: String,
+    ) -> TradeOutcome {
+        let price = candle.close;
+        info!(reason = %decision.reason, price = %price, "Executing trade");
+
+        let position = self.portfolio.position(&decision.symbol);
+        let (side, quantity) = match decision.action {
+            Action::Buy => (Side::Buy, buy_quantity(self.order_notional, price)),
+            Action::Sell => (Side::Sell, position.quantity),
+            Action::Hold => unreachable!("holds never reach execute_trade"),
+        };
+        let proposed = ProposedOrder {
+            side,
+            notional: quantity * price,
+            position_notional: position.quantity * price,
+            day_pnl: self.portfolio.day_pnl(candle.close_time_ms),
+        };
+        if let Err(rejection) = self.risk.check(&proposed) {
+            warn!(reason = %rejection, "Trade rejected by risk limits");
+            return TradeOutcome::Rejected;
+        }
+
+        let order = OrderRequest {
+            symbol: decision.symbol.clone(),
+            side,
+            quantity,
+            client_order_id: trade_id,
+        };
+        info!(
+            side = %side,
+            order_type = "MARKET",
+            quantity = %quantity,
+            client_order_id = %order.client_order_id,
+            exchange = self.exchange.name(),
+            "Order sent"
+        );
+        match self.exchange.place_market_order(&order).await {
+            Ok(report) => self.book(&order, &report, candle),
+            Err(err @ ExchangeError::OutcomeUnknown { .. }) => {
+                self.reconcile(&order, err, candle).await
+            }
+            Err(err) => {
+                warn!(error = %err, "Order not placed");
+                TradeOutcome::Rejected
+            }
+        }
+    }
+
+    /// After an unknown outcome: ask the exchange, never resend.
+    async fn reconcile(
+        &mut self,
+        order: &OrderRequest,
+        err: ExchangeError,
+        candle: &Candle,
+    ) -> TradeOutcome {
+        error!(error = %err, "Order outcome unknown; querying it before anything else");
+        match self
+            .exchange
+            .query_order(&order.symbol, &order.client_order_id)
+            .await
+        {
+            Ok(Some(report)) => self.book(order, &report, candle),
+            Ok(None) => {
+                warn!(
+                    "Order confirmed absent on the exchange; it was not placed and is not resent"
+                );
+                TradeOutcome::Rejected
+            }
+            Err(query_err) => {
+                error!(
+                    error = %query_err,
+                    client_order_id = %order.client_order_id,
+                    "Order outcome still unknown; not resending. Reconcile it by client_order_id"
+                );
+                TradeOutcome::Unknown
+            }
+        }
+    }
+
+    fn book(
+        &mut self,
+        order: &OrderRequest,
+        report: &OrderReport,
+        candle: &Candle,
+    ) -> TradeOutcome {
+        for fill in &report.fills {
+            info!(
+                price = %fill.price,
+                quantity = %fill.quantity,
+                fee = %fill.fee,
+                fee_asset = %fill.fee_asset,
+                exchange_order_id = %report.exchange_order_id,
+                "Order filled"
+            );
+        }
+        if report.fills.is_empty() {
+            warn!(status = ?report.status, exchange_order_id = %report.exchange_order_id, "Order accepted without fills");
+            return TradeOutcome::Unknown;
+        }
+        let realized =
+            self.portfolio
+                .apply(&order.symbol, order.side, report, candle.close_time_ms);
+        let position = self.portfolio.position(&order.symbol);
+        info!(
+            position = %position.quantity,
+            average_cost = %position.average_cost().round_dp(8),
+            realized_pnl = %realized.round_dp(8),
+            total_realized_pnl = %self.portfolio.realized_pnl.round_dp(8),
+            "Position updated"
+        );
+        TradeOutcome::Filled
+    }
+}
+
+/// The quantity an entry of `order_notional` buys at `price`, cut (never
+/// rounded up, which could overspend) to [`QUANTITY_DP`] places.
+pub fn buy_quantity(order_notional: Decimal, price: Decimal) -> Decimal {
+    (order_notional / price).round_dp_with_strategy(QUANTITY_DP, RoundingStrategy::ToZero)
+}

@@ -1,0 +1,187 @@
+//! The trading loop: market data → decision → risk check → `execute_trade` →
+//! position. [`Trader`] holds the state; [`run_loop`] drives it from a candle
+//! source until the source ends or shutdown is requested.
+//!
+//! Invariant: shutdown is only observed between candles, so a trade that has
+//! started always runs to its end (the daemon bounds how long it waits).
+
+mod execute;
+mod portfolio;
+pub mod risk;
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use tracing::{debug, info};
+
+use crate::exchange::{Balances, Exchange, split_symbol};
+use crate::market::{Candle, CandleSource, MarketEvent};
+use crate::shutdown::Shutdown;
+use crate::strategy::{Action, DecisionSource};
+
+pub use execute::{TradeOutcome, buy_quantity, new_trade_id};
+pub use portfolio::{Portfolio, Position};
+pub use risk::RiskLimits;
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TradeStats {
+    pub candles: u64,
+    pub signals: u64,
+    pub filled: u64,
+    pub rejected: u64,
+    pub unknown: u64,
+}
+
+pub struct Trader<E, D> {
+    exchange: E,
+    strategy: D,
+    risk: RiskLimits,
+    portfolio: Portfolio,
+    order_notional: Decimal,
+    min_confidence: f64,
+    marks: BTreeMap<String, Decimal>,
+    stats: TradeStats,
+}
+
+/// What the run did, for the final log lines.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub stats: TradeStats,
+    pub realized_pnl: Decimal,
+    pub fees: Decimal,
+    pub balances: Balances,
+    /// Balances valued in each symbol's quote asset at the last close.
+    pub equity: Balances,
+}
+
+impl<E: Exchange, D: DecisionSource> Trader<E, D> {
+    pub fn new(
+        exchange: E,
+        strategy: D,
+        risk: RiskLimits,
+        order_notional: Decimal,
+        min_confidence: f64,
+    ) -> Self {
+        Self {
+            exchange,
+            strategy,
+            risk,
+            portfolio: Portfolio::default(),
+            order_notional,
+            min_confidence,
+            marks: BTreeMap::new(),
+            stats: TradeStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &TradeStats {
+        &self.stats
+    }
+
+    /// Closed candles the strategy needs before its first decision.
+    pub fn warmup_candles(&self) -> usize {
+        self.strategy.warmup_candles()
+    }
+
+    /// Feeds history to the strategy without trading on it.
+    pub fn warm_up(&mut self, candles: &[Candle]) {
+        for candle in candles {
+            self.exchange.on_candle(candle);
+            self.marks.insert(candle.symbol.clone(), candle.close);
+            self.strategy.on_candle(candle);
+        }
+        if let Some(last) = candles.last() {
+            debug!(candles = candles.len(), last_close = %last.close, "Strategy warmed up");
+        }
+    }
+
+    pub async fn on_candle(&mut self, candle: &Candle) {
+        self.stats.candles += 1;
+        self.exchange.on_candle(candle);
+        self.marks.insert(candle.symbol.clone(), candle.close);
+        let decision = self.strategy.on_candle(candle);
+        if decision.action == Action::Hold {
+            return;
+        }
+        self.stats.signals += 1;
+        if decision.confidence < self.min_confidence {
+            info!(
+                action = %decision.action,
+                confidence = decision.confidence,
+                reason = %decision.reason,
+                "Signal below strategy.min_confidence; not trading"
+            );
+            return;
+        }
+        if decision.action == Action::Sell
+            && self.portfolio.position(&decision.symbol).quantity.is_zero()
+        {
+            debug!(reason = %decision.reason, "Sell signal with no position; nothing to do");
+            return;
+        }
+        match self.execute_trade(&decision, candle).await {
+            TradeOutcome::Filled => self.stats.filled += 1,
+            TradeOutcome::Rejected => self.stats.rejected += 1,
+            TradeOutcome::Unknown => self.stats.unknown += 1,
+        }
+    }
+
+    pub async fn summary(&mut self) -> RunSummary {
+        let balances = self.exchange.balances().await.unwrap_or_default();
+        let mut equity = Balances::new();
+        for (asset, amount) in &balances {
+            // Value each asset in the quote of the symbol it trades in; an
+            // asset with no symbol (the quote itself) counts at face value.
+            let priced = self.marks.iter().find_map(|(symbol, price)| {
+                let (base, quote) = split_symbol(symbol)?;
+                (base == asset).then(|| (quote.to_owned(), *amount * *price))
+            });
+            let (quote, value) = priced.unwrap_or_else(|| (asset.clone(), *amount));
+            *equity.entry(quote).or_default() += value;
+        }
+        RunSummary {
+            stats: self.stats.clone(),
+            realized_pnl: self.portfolio.realized_pnl,
+            fees: self.portfolio.fees,
+            balances,
+            equity,
+        }
+    }
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    ShutdownRequested,
+    MarketDataEnded,
+}
+
+/// Drives `trader` from `source` until the source ends or shutdown is asked.
+pub async fn run_loop<S, E, D>(
+    source: &mut S,
+    trader: &mut Trader<E, D>,
+    shutdown: &mut Shutdown,
+) -> EndReason
+where
+    S: CandleSource,
+    E: Exchange,
+    D: DecisionSource,
+{
+    loop {
+        let event = tokio::select! {
+            biased;
+            () = shutdown.requested() => return EndReason::ShutdownRequested,
+            event = source.next() => event,
+        };
+        match event {
+            None => return EndReason::MarketDataEnded,
+            Some(MarketEvent::History(candles)) => trader.warm_up(&candles),
+            Some(MarketEvent::Closed(candle)) => trader.on_candle(&candle).await,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "trading_tests.rs"]
+mod tests;
