@@ -43,6 +43,20 @@ pub enum DaemonError {
     ShutdownTimedOut(Duration),
 }
 
+impl DaemonError {
+    /// 2 when the daemon never started trading (bad input: a secret, a
+    /// replay file, an unavailable mode), 1 when it failed while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Secret(_)
+            | DaemonError::MarketData(_)
+            | DaemonError::LiveUnavailable
+            | DaemonError::Signals(_) => 2,
+            DaemonError::LoopPanicked | DaemonError::ShutdownTimedOut(_) => 1,
+        }
+    }
+}
+
 /// Runs the daemon until the market data ends or a signal stops it.
 pub async fn run(config: Config, options: RunOptions, log: LogWriter) -> Result<(), DaemonError> {
     let (trigger, shutdown) = shutdown::channel();

@@ -1,7 +1,7 @@
 //! The `tradebot` binary: parses arguments, loads configuration, starts
 //! logging and hands over to the library. Exit codes: 0 clean stop, 1 the
-//! daemon failed, 2 bad configuration or arguments, 130 forced by a second
-//! signal.
+//! daemon failed while running, 2 it never started (configuration,
+//! arguments, a secret, a replay file), 130 forced by a second signal.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -55,8 +55,12 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            error!(error = %telemetry::error_chain(&err), "Daemon stopped on an error");
-            ExitCode::FAILURE
+            let message = match err.exit_code() {
+                2 => "Daemon could not start",
+                _ => "Daemon stopped on an error",
+            };
+            error!(error = %telemetry::error_chain(&err), "{message}");
+            ExitCode::from(err.exit_code())
         }
     };
     // The guard flushes every queued line; it must outlive every log call.

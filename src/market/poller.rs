@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::{Candle, CandleSource, MarketDataError, MarketEvent, parse_klines};
+use crate::telemetry::error_chain;
 
 /// Candles asked for on a routine poll: enough to bridge a short outage.
 const ROUTINE_LIMIT: usize = 10;
@@ -48,9 +49,7 @@ impl KlinePoller {
             .timeout(settings.request_timeout)
             .user_agent(concat!("tradebot/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|err| MarketDataError::Http {
-                reason: err.without_url().to_string(),
-            })?;
+            .map_err(http_error)?;
         Ok(Self {
             settings,
             client,
@@ -62,7 +61,7 @@ impl KlinePoller {
     }
 
     fn backoff(&self) -> Duration {
-        let doubled = FIRST_BACKOFF.saturating_mul(1 << self.failures.min(16));
+        let doubled = FIRST_BACKOFF.saturating_mul(1 << self.failures.saturating_sub(1).min(16));
         doubled.min(self.settings.max_backoff)
     }
 
@@ -110,22 +109,24 @@ impl KlinePoller {
             .query(&query)
             .send()
             .await
-            .map_err(|err| MarketDataError::Http {
-                reason: err.without_url().to_string(),
-            })?;
+            .map_err(http_error)?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| MarketDataError::Http {
-                reason: err.without_url().to_string(),
-            })?;
+        let body = response.bytes().await.map_err(http_error)?;
         if !status.is_success() && !body.starts_with(b"{") {
             return Err(MarketDataError::Http {
                 reason: format!("HTTP {status}"),
             });
         }
         parse_klines(symbol, &body)
+    }
+}
+
+/// The error with its causes (the DNS or TLS failure is in the chain) and
+/// without the URL: the rule for every reqwest error in this project, since
+/// signed URLs carry the signature in the query.
+fn http_error(err: reqwest::Error) -> MarketDataError {
+    MarketDataError::Http {
+        reason: error_chain(&err.without_url()),
     }
 }
 
