@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Mode;
 use crate::market::replayer::Speed;
+use crate::secrets::SecretName;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +35,49 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create or check the secret files.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Ask the running daemon whether it is healthy (the container's
+    /// HEALTHCHECK); exits 0 when it answers.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create the secrets folder (0700) and each missing file (0600), and
+    /// write TRADEBOT_UID/TRADEBOT_GID to .env for docker compose.
+    Init(SecretsInitArgs),
+    /// For each secret: where it would be loaded from, whether this user can
+    /// read it, its owner and mode, and any warning. Never a value.
+    Check,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SecretsInitArgs {
+    /// Folder to create the secret files in.
+    #[arg(long, default_value = "secrets")]
+    pub dir: PathBuf,
+    /// Where to write TRADEBOT_UID and TRADEBOT_GID.
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
+    /// Ask nothing: take EXCHANGE_API_KEY and EXCHANGE_API_SECRET from the
+    /// environment, or leave those two out.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Replace this existing secret (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = parse_secret_name)]
+    pub force: Vec<SecretName>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// Ask this URL instead of the configured http.bind.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -58,6 +102,16 @@ pub enum ConfigCommand {
     /// Print the effective configuration as JSON, secrets redacted, with
     /// where each secret would be loaded from.
     Check,
+}
+
+fn parse_secret_name(s: &str) -> Result<SecretName, String> {
+    SecretName::ALL
+        .into_iter()
+        .find(|n| n.as_str() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = SecretName::ALL.iter().map(|n| n.as_str()).collect();
+            format!("unknown secret {s:?}; one of {}", names.join(", "))
+        })
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

@@ -35,6 +35,8 @@ pub enum DaemonError {
         "live trading needs the Binance client, which this build does not have yet; run with trading.mode = \"paper\""
     )]
     LiveUnavailable,
+    #[error(transparent)]
+    Http(#[from] crate::http::BindError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("the trading loop panicked; see the Panic line above")]
@@ -51,6 +53,7 @@ impl DaemonError {
             DaemonError::Secret(_)
             | DaemonError::MarketData(_)
             | DaemonError::LiveUnavailable
+            | DaemonError::Http(_)
             | DaemonError::Signals(_) => 2,
             DaemonError::LoopPanicked | DaemonError::ShutdownTimedOut(_) => 1,
         }
@@ -82,6 +85,8 @@ pub async fn run_until_stopped(
     if config.trading.mode == Mode::Live {
         return Err(DaemonError::LiveUnavailable);
     }
+    let listener = crate::http::bind(config.http.bind).await?;
+    crate::http::serve(listener, shutdown.clone());
 
     let strategy = MaCrossover::new(config.strategy.fast_period, config.strategy.slow_period);
     let exchange = PaperExchange::new(PaperSettings {

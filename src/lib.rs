@@ -10,10 +10,11 @@
 //! wires it all for `tradebot run`. `ARCHITECTURE.md` has the full map.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod config_check;
 pub mod daemon;
 pub mod exchange;
+pub mod http;
 pub mod market;
 pub mod secrets;
 pub mod shutdown;

@@ -3,13 +3,17 @@
 //! daemon failed while running, 2 it never started (configuration,
 //! arguments, a secret, a replay file), 130 forced by a second signal.
 
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use tracing::error;
 
-use tradebot::cli::{Cli, Command, ConfigCommand, RunArgs};
+use tradebot::cli::{
+    Cli, Command, ConfigCommand, HealthcheckArgs, RunArgs, SecretsCommand, SecretsInitArgs,
+};
+use tradebot::commands::{healthcheck, secrets_check, secrets_init};
 use tradebot::config::{self, Config, ConfigSources};
 use tradebot::daemon::{self, RunOptions};
 use tradebot::secrets::SecretsManager;
@@ -23,6 +27,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Config(ConfigCommand::Check)) => config_check(&config),
+        Some(Command::Secrets(SecretsCommand::Init(args))) => init_secrets(args),
+        Some(Command::Secrets(SecretsCommand::Check)) => check_secrets(&config),
+        Some(Command::Healthcheck(args)) => check_health(&config, args),
         Some(Command::Run(args)) => run(config, args),
         None => run(config, RunArgs::default()),
     }
@@ -70,7 +77,7 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
 
 fn config_check(config: &Config) -> ExitCode {
     let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
-    let (report, ok) = tradebot::config_check::report(config, &secrets);
+    let (report, ok) = tradebot::commands::config_check::report(config, &secrets);
     match serde_json::to_string_pretty(&report) {
         Ok(text) => println!("{text}"),
         Err(err) => {
@@ -82,6 +89,71 @@ fn config_check(config: &Config) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
+    }
+}
+
+fn init_secrets(args: SecretsInitArgs) -> ExitCode {
+    let options = secrets_init::InitOptions {
+        dir: args.dir,
+        env_file: args.env_file,
+        non_interactive: args.non_interactive,
+        force: args.force,
+    };
+    let vars = std::env::vars().collect();
+    let mut stdout = std::io::stdout();
+    let result = if io::stdin().is_terminal() {
+        secrets_init::run(&options, &mut secrets_init::Terminal, &vars, &mut stdout)
+    } else {
+        let mut lines = secrets_init::Lines(io::stdin().lock());
+        secrets_init::run(&options, &mut lines, &vars, &mut stdout)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            println!(
+                "{}",
+                serde_json::json!({ "level": "ERROR", "error": err.to_string() })
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_secrets(config: &Config) -> ExitCode {
+    let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
+    let (lines, ok) = secrets_check::report(&secrets);
+    for line in lines {
+        println!("{line}");
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn check_health(config: &Config, args: HealthcheckArgs) -> ExitCode {
+    let url = args
+        .url
+        .unwrap_or_else(|| healthcheck::health_url(config.http.bind));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            println!(
+                "{}",
+                serde_json::json!({ "status": "unhealthy", "error": err.to_string() })
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let healthy = runtime.block_on(healthcheck::check(&url, Duration::from_secs(args.timeout)));
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -17,11 +17,17 @@ const BUILT_IN_DEFAULTS: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "TRADEBOT__";
 
 /// Plain variable names that operators expect, and the key each sets.
-const PLAIN_VARS: [(&str, &str); 4] = [
+/// Later entries win: `LOG_LEVEL` over `RUST_LOG`.
+const PLAIN_VARS: [(&str, &str); 9] = [
+    ("RUST_LOG", "log.level"),
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
     ("LOG_DIR", "log.dir"),
     ("SECRETS_DIR", "secrets.dir"),
+    ("DB_HOST", "database.host"),
+    ("DB_PORT", "database.port"),
+    ("DB_USER", "database.user"),
+    ("DB_NAME", "database.name"),
 ];
 
 /// What the configuration is read from: a folder holding `default.toml` and
@@ -69,7 +75,9 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
         ConfigError::Key {
             key,
             origin,
-            message: err.into_inner().to_string(),
+            // toml's messages end in newlines and may hold one; a log field
+            // stays one line.
+            message: err.into_inner().to_string().trim_end().replace('\n', " "),
         }
     })?;
 

@@ -145,3 +145,11 @@ fn broken_toml_names_the_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn log_level_wins_over_rust_log_and_rust_log_applies_alone() {
+    let (_dir, both) = sources(None, &[("RUST_LOG", "debug"), ("LOG_LEVEL", "WARN")]);
+    assert_eq!(load(&both).unwrap().log.level, "WARN");
+    let (_dir, alone) = sources(None, &[("RUST_LOG", "info,tradebot=debug")]);
+    assert_eq!(load(&alone).unwrap().log.level, "info,tradebot=debug");
+}

@@ -27,6 +27,8 @@ pub struct Config {
     pub risk: RiskConfig,
     pub paper: PaperConfig,
     pub market_data: MarketDataConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
     pub log: LogConfig,
     pub secrets: SecretsConfig,
 }
@@ -88,6 +90,23 @@ pub struct MarketDataConfig {
     pub poll_interval_ms: u64,
     pub request_timeout_ms: u64,
     pub max_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: std::net::SocketAddr,
+}
+
+/// Where the store lives. The password is the `db_password` secret.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty: the embedded default.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

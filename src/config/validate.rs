@@ -121,6 +121,18 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         "must be between 1000 and 3600000",
     );
 
+    let d = &config.database;
+    require(
+        d.port != 0,
+        "database.port",
+        "must be a port number from 1 to 65535",
+    );
+    require(
+        d.host.is_empty() || (!d.user.is_empty() && !d.name.is_empty()),
+        "database.user",
+        "database.user and database.name are needed when database.host is set",
+    );
+
     let l = &config.log;
     require(l.max_files >= 1, "log.max_files", "must be at least 1");
     require(

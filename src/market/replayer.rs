@@ -56,7 +56,10 @@ impl CandleSource for Replayer {
     async fn next(&mut self) -> Option<MarketEvent> {
         let candle = self.candles.pop_front()?;
         if let (Speed::Factor(factor), Some(last)) = (self.speed, self.last_close_ms) {
-            let market_ms = (candle.close_time_ms - last).max(0) as f64;
+            // A gap in the data (maintenance, or two files years apart) is
+            // not waited out: the pause is at most one bar's length.
+            let bar_ms = candle.close_time_ms - candle.open_time_ms + 1;
+            let market_ms = (candle.close_time_ms - last).clamp(0, bar_ms.max(0)) as f64;
             tokio::time::sleep(Duration::from_secs_f64(market_ms / factor / 1000.0)).await;
         }
         self.last_close_ms = Some(candle.close_time_ms);

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -152,6 +153,21 @@ pub fn init_bootstrap() -> Result<LogGuard, TelemetryError> {
 /// and holds the noisy HTTP and database crates at WARN unless named.
 pub fn build_filter(directives: &str) -> Result<EnvFilter, TelemetryError> {
     let lowered = directives.trim().to_ascii_lowercase();
+    // EnvFilter reads a bare word as a target enabled at every level, so a
+    // misspelt level (`loud`, `warning`) would silently turn every line off.
+    if let Some(word) = lowered
+        .split(',')
+        .map(str::trim)
+        .find(|d| !d.is_empty() && !d.contains(['=', '[']) && d.parse::<LevelFilter>().is_err())
+    {
+        return Err(TelemetryError::Directives {
+            directives: directives.to_owned(),
+            reason: format!(
+                "{word:?} is not a level (trace, debug, info, warn, error, off); \
+                 write target=level to set a target's level"
+            ),
+        });
+    }
     let mut all = if lowered.is_empty() {
         "info".to_owned()
     } else {
@@ -211,6 +227,41 @@ mod tests {
     fn a_bad_directive_is_an_error_naming_it() {
         let err = build_filter("tradebot=loud").unwrap_err().to_string();
         assert!(err.contains("tradebot=loud"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_word_that_is_not_a_level_is_an_error_naming_it() {
+        let err = build_filter("loud").unwrap_err().to_string();
+        assert!(err.contains("\"loud\" is not a level"), "{err}");
+        assert!(build_filter("info,warning").is_err());
+        assert!(build_filter("off").is_ok() && build_filter("info,tradebot=debug").is_ok());
+    }
+
+    #[test]
+    fn a_panic_is_one_json_error_line_carrying_the_enclosing_span_fields() {
+        let previous = std::panic::take_hook();
+        let (outcome, lines) = capture::capture_lines(|| {
+            // The hook's own writer only gets flushed; the line goes through
+            // the capturing subscriber like any event on this thread.
+            install_panic_hook(LogWriter::start(Vec::new(), None).unwrap());
+            let span = tracing::info_span!("trade", correlation_id = "c-42", symbol = "BTCUSDT");
+            let outcome = span.in_scope(|| std::panic::catch_unwind(|| panic!("boom {}", 7)));
+            drop(std::panic::take_hook());
+            outcome
+        });
+        std::panic::set_hook(previous);
+
+        assert!(outcome.is_err());
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["level"], "ERROR", "{line}");
+        assert_eq!(line["logger"], "tradebot::panic", "{line}");
+        assert_eq!(line["message"], "Panic", "{line}");
+        assert_eq!(line["panic"], "boom 7", "{line}");
+        assert_eq!(line["correlation_id"], "c-42", "{line}");
+        assert_eq!(line["symbol"], "BTCUSDT", "{line}");
+        let location = line["location"].as_str().unwrap();
+        assert!(location.contains("telemetry/mod.rs"), "{line}");
     }
 
     #[test]
