@@ -8,9 +8,9 @@ use tracing::{error, info};
 use crate::config::{Config, Mode};
 use crate::exchange::{Balances, PaperExchange, PaperSettings};
 use crate::market::poller::{KlinePoller, PollerSettings};
-use crate::market::replay::{self, ReplayFile};
+use crate::market::replay;
 use crate::market::replayer::{Replayer, Speed};
-use crate::market::{CandleSource, MarketDataError};
+use crate::market::{Candle, CandleSource, MarketDataError};
 use crate::secrets::{SecretError, SecretName, SecretsManager};
 use crate::shutdown::{self, Shutdown};
 use crate::strategy::{DecisionSource, MaCrossover};
@@ -41,6 +41,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("the trading loop panicked; see the Panic line above")]
     LoopPanicked,
+    #[error("the replay loader panicked; see the Panic line above")]
+    LoaderPanicked,
     #[error("shutdown timed out after {0:?} with a trade in flight; its outcome must be checked")]
     ShutdownTimedOut(Duration),
 }
@@ -55,7 +57,9 @@ impl DaemonError {
             | DaemonError::LiveUnavailable
             | DaemonError::Http(_)
             | DaemonError::Signals(_) => 2,
-            DaemonError::LoopPanicked | DaemonError::ShutdownTimedOut(_) => 1,
+            DaemonError::LoopPanicked
+            | DaemonError::LoaderPanicked
+            | DaemonError::ShutdownTimedOut(_) => 1,
         }
     }
 }
@@ -123,7 +127,7 @@ pub async fn run_until_stopped(
         drive(source, trader, &mut shutdown, timeout).await
     } else {
         let candles = load_replay(options.replay).await?;
-        info!(candles = candles.len(), speed = ?options.speed, "Replay started");
+        info!(candles = candles.len(), speed = %options.speed, "Replay started");
         drive(
             Replayer::new(candles, options.speed),
             trader,
@@ -139,22 +143,17 @@ pub async fn run_until_stopped(
 /// that was meant to be there must never be silently skipped).
 fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<(), SecretError> {
     for name in SecretName::ALL {
-        let required = mode == Mode::Live
-            && matches!(
-                name,
-                SecretName::ExchangeApiKey | SecretName::ExchangeApiSecret
-            );
-        let exchange_secret = matches!(
+        let exchange_credential = matches!(
             name,
             SecretName::ExchangeApiKey | SecretName::ExchangeApiSecret
         );
-        if mode == Mode::Paper && exchange_secret {
+        if exchange_credential && mode == Mode::Paper {
             // Paper mode never signs anything: leave exchange keys unread.
             continue;
         }
         match secrets.load(name) {
             Ok(_) => {}
-            Err(err) if err.is_not_found() && !required => {
+            Err(err) if err.is_not_found() && !exchange_credential => {
                 info!(
                     secret = name.as_str(),
                     "Secret not configured; features that need it stay off"
@@ -166,19 +165,17 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<(), SecretError>
     Ok(())
 }
 
-async fn load_replay(specs: Vec<String>) -> Result<Vec<crate::market::Candle>, MarketDataError> {
+async fn load_replay(specs: Vec<String>) -> Result<Vec<Candle>, DaemonError> {
     // Parsing is CPU and disk work; keep it off the async workers.
-    let files = tokio::task::spawn_blocking(move || {
+    let loaded = tokio::task::spawn_blocking(move || {
         specs
             .iter()
             .map(|spec| replay::load_replay_file(spec))
-            .collect::<Result<Vec<ReplayFile>, _>>()
+            .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|_| MarketDataError::Http {
-        reason: "replay loader panicked".into(),
-    })??;
-    Ok(replay::merge_by_time(files))
+    .map_err(|_| DaemonError::LoaderPanicked)?;
+    Ok(replay::merge_by_time(loaded?))
 }
 
 /// Runs the loop in its own task and stops it within `timeout` of a request.
