@@ -278,7 +278,11 @@ fn container_environment(daemon: &mut Daemon) {
 /// fresh checkout; other values pass through.
 fn interpolate_unset(value: &str) -> String {
     match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
-        Some(inner) => inner.split_once(":-").map(|(_, d)| d).unwrap_or("").to_owned(),
+        Some(inner) => inner
+            .split_once(":-")
+            .map(|(_, d)| d)
+            .unwrap_or("")
+            .to_owned(),
         None => value.to_owned(),
     }
 }
