@@ -43,6 +43,8 @@ pub enum DaemonError {
     LoopPanicked,
     #[error("the replay loader panicked; see the Panic line above")]
     LoaderPanicked,
+    #[error("trading stopped: {0}")]
+    ExchangeFailed(String),
     #[error("shutdown timed out after {0:?} with a trade in flight; its outcome must be checked")]
     ShutdownTimedOut(Duration),
 }
@@ -59,6 +61,7 @@ impl DaemonError {
             | DaemonError::Signals(_) => 2,
             DaemonError::LoopPanicked
             | DaemonError::LoaderPanicked
+            | DaemonError::ExchangeFailed(_)
             | DaemonError::ShutdownTimedOut(_) => 1,
         }
     }
@@ -205,32 +208,28 @@ where
         },
     };
     let (reason, summary) = joined.map_err(|_| DaemonError::LoopPanicked)?;
-    log_summary(reason, &summary);
-    Ok(())
+    log_summary(&reason, &summary);
+    match reason {
+        EndReason::ExchangeFailed(reason) => Err(DaemonError::ExchangeFailed(reason)),
+        EndReason::ShutdownRequested | EndReason::MarketDataEnded => Ok(()),
+    }
 }
 
-fn log_summary(reason: EndReason, summary: &RunSummary) {
+fn log_summary(reason: &EndReason, summary: &RunSummary) {
     let stats = &summary.stats;
-    let fields = (
-        stats.candles,
-        stats.filled,
-        stats.rejected,
-        stats.unknown,
-        summary.realized_pnl.round_dp(8),
-        summary.fees.round_dp(8),
-        format_balances(&summary.balances),
-        format_balances(&summary.equity),
-    );
-    if reason == EndReason::MarketDataEnded {
+    let realized_pnl = summary.realized_pnl.round_dp(8);
+    let fees = format_balances(&summary.fees);
+    let balances = format_balances(&summary.balances);
+    if *reason == EndReason::MarketDataEnded {
         info!(
-            candles = fields.0,
-            trades_filled = fields.1,
-            trades_rejected = fields.2,
-            trades_unknown = fields.3,
-            realized_pnl = %fields.4,
-            fees = %fields.5,
-            balances = %fields.6,
-            equity = %fields.7,
+            candles = stats.candles,
+            trades_filled = stats.filled,
+            trades_rejected = stats.rejected,
+            trades_unknown = stats.unknown,
+            realized_pnl = %realized_pnl,
+            fees = %fees,
+            balances = %balances,
+            equity = %format_balances(&summary.equity),
             "Replay finished"
         );
     }
@@ -244,13 +243,14 @@ fn log_summary(reason: EndReason, summary: &RunSummary) {
         reason = match reason {
             EndReason::ShutdownRequested => "signal",
             EndReason::MarketDataEnded => "market data ended",
+            EndReason::ExchangeFailed(_) => "exchange failure",
         },
-        candles = fields.0,
-        trades_filled = fields.1,
-        trades_rejected = fields.2,
-        realized_pnl = %fields.4,
-        fees = %fields.5,
-        balances = %fields.6,
+        candles = stats.candles,
+        trades_filled = stats.filled,
+        trades_rejected = stats.rejected,
+        realized_pnl = %realized_pnl,
+        fees = %fees,
+        balances = %balances,
         "Shutdown complete"
     );
 }

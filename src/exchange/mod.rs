@@ -105,6 +105,14 @@ pub enum ExchangeError {
     /// The request never reached the exchange (connection refused, DNS).
     #[error("exchange unreachable: {reason}")]
     Unreachable { reason: String },
+    /// Trading is halted for a while (an IP ban after too many requests);
+    /// nothing was sent. Orders resume by themselves when it ends.
+    #[error("trading halted: {reason}")]
+    Halted { reason: String },
+    /// Something only a person can fix (a signing bug, a clock that stays
+    /// out of the exchange's window): the daemon stops trading and exits.
+    #[error("exchange failure that needs a person: {reason}")]
+    Fatal { reason: String },
 }
 
 /// Balances by asset.

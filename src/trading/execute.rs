@@ -98,6 +98,11 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             Err(err @ ExchangeError::OutcomeUnknown { .. }) => {
                 self.reconcile(&order, err, candle).await
             }
+            Err(ExchangeError::Fatal { reason }) => {
+                error!(reason = %reason, "Order not placed; trading stops");
+                self.fatal = Some(reason);
+                TradeOutcome::Rejected
+            }
             Err(err) => {
                 warn!(error = %err, "Order not placed");
                 TradeOutcome::Rejected

@@ -42,6 +42,8 @@ pub struct Trader<E, D> {
     min_confidence: f64,
     marks: BTreeMap<String, Decimal>,
     stats: TradeStats,
+    /// Set when the exchange reported a failure only a person can fix.
+    fatal: Option<String>,
 }
 
 /// What the run did, for the final log lines.
@@ -49,7 +51,7 @@ pub struct Trader<E, D> {
 pub struct RunSummary {
     pub stats: TradeStats,
     pub realized_pnl: Decimal,
-    pub fees: Decimal,
+    pub fees: Balances,
     pub balances: Balances,
     /// Balances valued in each symbol's quote asset at the last close.
     pub equity: Balances,
@@ -72,6 +74,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             min_confidence,
             marks: BTreeMap::new(),
             stats: TradeStats::default(),
+            fatal: None,
         }
     }
 
@@ -143,7 +146,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         RunSummary {
             stats: self.stats.clone(),
             realized_pnl: self.portfolio.realized_pnl,
-            fees: self.portfolio.fees,
+            fees: self.portfolio.fees.clone(),
             balances,
             equity,
         }
@@ -151,10 +154,12 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
 }
 
 /// Why the loop stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndReason {
     ShutdownRequested,
     MarketDataEnded,
+    /// The exchange failed in a way only a person can fix; the reason.
+    ExchangeFailed(String),
 }
 
 /// Drives `trader` from `source` until the source ends or shutdown is asked.
@@ -178,6 +183,9 @@ where
             None => return EndReason::MarketDataEnded,
             Some(MarketEvent::History(candles)) => trader.warm_up(&candles),
             Some(MarketEvent::Closed(candle)) => trader.on_candle(&candle).await,
+        }
+        if let Some(reason) = trader.fatal.take() {
+            return EndReason::ExchangeFailed(reason);
         }
     }
 }
