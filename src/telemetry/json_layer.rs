@@ -3,11 +3,13 @@
 //! Implementation notes: the trading loop pays for every log call, so the cost
 //! is kept on the side that runs once. A span's fields are JSON-encoded when
 //! they are recorded (`on_new_span`, `on_record`) and stored in the span's
-//! extensions; an event then only copies those ready-made fragments. Walking
+//! extensions as finished `,"name":value` fragments; an event then only
+//! copies them. Walking
 //! the scope from the innermost span outwards and writing a name only the first
 //! time it is seen gives the precedence the contract asks for: the event's own
 //! field, then the nearest span, then outer spans. The line is built in a
-//! fresh buffer and handed to the background writer, which does the I/O.
+//! buffer recycled from the background writer, which does the I/O; names
+//! already written are tracked on the stack, so a line costs no allocation.
 
 use std::fmt::{self, Write as _};
 
@@ -19,6 +21,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::json_encode::{push_debug, push_error, push_f64, push_key, push_str};
 use super::timestamp;
 use super::writer::LogWriter;
 
@@ -36,50 +39,62 @@ impl JsonLayer {
     }
 }
 
-/// A span's fields, each value already JSON-encoded.
+/// A span's fields, each stored as its finished `,"name":value` fragment.
 #[derive(Default)]
 struct SpanFields {
     entries: Vec<(&'static str, String)>,
 }
 
 impl SpanFields {
-    fn set(&mut self, name: &'static str, json: String) {
+    /// Records a field: `write` appends the JSON value after the key. A
+    /// reserved name could never be written, so it is not kept.
+    fn set(&mut self, name: &'static str, write: impl FnOnce(&mut String)) {
+        if RESERVED.contains(&name) {
+            return;
+        }
+        let mut fragment = String::with_capacity(name.len() + 24);
+        push_key(&mut fragment, name);
+        write(&mut fragment);
         match self.entries.iter_mut().find(|(n, _)| *n == name) {
-            Some(entry) => entry.1 = json,
-            None => self.entries.push((name, json)),
+            Some(entry) => entry.1 = fragment,
+            None => self.entries.push((name, fragment)),
         }
     }
 }
 
 impl Visit for SpanFields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let mut json = String::with_capacity(value.len() + 2);
-        push_json_str(&mut json, value);
-        self.set(field.name(), json);
+        self.set(field.name(), |out| push_str(out, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field.name(), value.to_string());
+        self.set(field.name(), |out| {
+            let _ = write!(out, "{value}");
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field.name(), value.to_string());
+        self.set(field.name(), |out| {
+            let _ = write!(out, "{value}");
+        });
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        let mut json = String::new();
-        push_json_f64(&mut json, value);
-        self.set(field.name(), json);
+        self.set(field.name(), |out| push_f64(out, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field.name(), value.to_string());
+        self.set(field.name(), |out| {
+            out.push_str(if value { "true" } else { "false" })
+        });
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.set(field.name(), |out| push_error(out, value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut json = String::new();
-        push_json_debug(&mut json, value);
-        self.set(field.name(), json);
+        self.set(field.name(), |out| push_debug(out, value));
     }
 }
 
@@ -106,26 +121,26 @@ where
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
 
-        let mut line = String::with_capacity(384);
+        // The buffer comes back empty from the writer; an empty vector is
+        // valid UTF-8, so the check costs nothing.
+        let mut line = String::from_utf8(self.writer.buffer()).unwrap_or_default();
         line.push_str("{\"timestamp\":\"");
         timestamp::push_now(&mut line);
         line.push_str("\",\"level\":\"");
         line.push_str(meta.level().as_str());
         line.push_str("\",\"logger\":");
-        push_json_str(&mut line, meta.target());
+        push_str(&mut line, meta.target());
 
         let mut visitor = EventFields {
-            message: None,
-            fields: String::with_capacity(128),
-            seen: Vec::with_capacity(8),
+            line: &mut line,
+            has_message: false,
+            seen: SeenNames::new(),
         };
         event.record(&mut visitor);
-        line.push_str(",\"message\":");
-        match &visitor.message {
-            Some(message) => line.push_str(message),
-            None => line.push_str("\"\""),
+        if !visitor.has_message {
+            visitor.line.push_str(",\"message\":\"\"");
         }
-        line.push_str(&visitor.fields);
+        let mut seen = visitor.seen;
 
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
@@ -133,13 +148,10 @@ where
                 let Some(fields) = extensions.get::<SpanFields>() else {
                     continue;
                 };
-                for (name, json) in &fields.entries {
-                    if visitor.seen.contains(name) || RESERVED.contains(name) {
-                        continue;
+                for (name, fragment) in &fields.entries {
+                    if seen.insert(name) {
+                        line.push_str(fragment);
                     }
-                    visitor.seen.push(name);
-                    push_key(&mut line, name);
-                    line.push_str(json);
                 }
             }
         }
@@ -148,144 +160,117 @@ where
     }
 }
 
-/// Collects an event's message and its other fields as a JSON fragment.
-struct EventFields {
-    message: Option<String>,
-    fields: String,
-    seen: Vec<&'static str>,
+/// Field names already written to a line, so each appears once. Lines rarely
+/// carry more than a dozen fields: they live on the stack.
+struct SeenNames {
+    inline: [&'static str; 24],
+    len: usize,
+    overflow: Vec<&'static str>,
 }
 
-impl EventFields {
-    /// Starts a field; false when the name is taken or belongs to the bridge
-    /// from the `log` crate, whose metadata is already in the line.
-    fn begin(&mut self, name: &'static str) -> bool {
-        if name.starts_with("log.") || RESERVED.contains(&name) || self.seen.contains(&name) {
+impl SeenNames {
+    fn new() -> Self {
+        Self {
+            inline: [""; 24],
+            len: 0,
+            overflow: Vec::new(),
+        }
+    }
+
+    /// True when `name` was not seen before and may be written now.
+    fn insert(&mut self, name: &'static str) -> bool {
+        if self.inline[..self.len].contains(&name) || self.overflow.contains(&name) {
             return false;
         }
-        self.seen.push(name);
-        push_key(&mut self.fields, name);
+        if self.len < self.inline.len() {
+            self.inline[self.len] = name;
+            self.len += 1;
+        } else {
+            self.overflow.push(name);
+        }
         true
     }
 }
 
-impl Visit for EventFields {
+/// Writes an event's message and fields straight into the line. The message
+/// comes first in tracing's macros, so it lands right after the header.
+struct EventFields<'a> {
+    line: &'a mut String,
+    has_message: bool,
+    seen: SeenNames,
+}
+
+impl EventFields<'_> {
+    /// Starts a field; false when the name is taken or belongs to the bridge
+    /// from the `log` crate, whose metadata is already in the line.
+    fn begin(&mut self, name: &'static str) -> bool {
+        if name.starts_with("log.") || RESERVED.contains(&name) || !self.seen.insert(name) {
+            return false;
+        }
+        push_key(self.line, name);
+        true
+    }
+
+    fn begin_message(&mut self) -> bool {
+        if self.has_message {
+            return false;
+        }
+        self.has_message = true;
+        self.line.push_str(",\"message\":");
+        true
+    }
+}
+
+impl Visit for EventFields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            let mut json = String::with_capacity(value.len() + 2);
-            push_json_str(&mut json, value);
-            self.message = Some(json);
+            if self.begin_message() {
+                push_str(self.line, value);
+            }
         } else if self.begin(field.name()) {
-            push_json_str(&mut self.fields, value);
+            push_str(self.line, value);
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if self.begin(field.name()) {
-            let _ = write!(self.fields, "{value}");
+            let _ = write!(self.line, "{value}");
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.begin(field.name()) {
-            let _ = write!(self.fields, "{value}");
+            let _ = write!(self.line, "{value}");
         }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         if self.begin(field.name()) {
-            push_json_f64(&mut self.fields, value);
+            push_f64(self.line, value);
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         if self.begin(field.name()) {
-            self.fields.push_str(if value { "true" } else { "false" });
+            self.line.push_str(if value { "true" } else { "false" });
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // Display, with the cause chain: what an operator needs to act on.
         if self.begin(field.name()) {
-            self.fields.push('"');
-            let _ = write!(JsonEscaper(&mut self.fields), "{value}");
-            let mut source = value.source();
-            while let Some(cause) = source {
-                let _ = write!(JsonEscaper(&mut self.fields), ": {cause}");
-                source = cause.source();
-            }
-            self.fields.push('"');
+            push_error(self.line, value);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
-            let mut json = String::with_capacity(64);
-            push_json_debug(&mut json, value);
-            self.message = Some(json);
-        } else if self.begin(field.name()) {
-            push_json_debug(&mut self.fields, value);
-        }
-    }
-}
-
-fn push_key(out: &mut String, name: &str) {
-    out.push(',');
-    push_json_str(out, name);
-    out.push(':');
-}
-
-fn push_json_f64(out: &mut String, value: f64) {
-    if value.is_finite() {
-        let _ = write!(out, "{value}");
-    } else {
-        // JSON has no NaN or infinity; a string keeps the information.
-        out.push('"');
-        let _ = write!(out, "{value}");
-        out.push('"');
-    }
-}
-
-fn push_json_debug(out: &mut String, value: &dyn fmt::Debug) {
-    out.push('"');
-    let _ = write!(JsonEscaper(out), "{value:?}");
-    out.push('"');
-}
-
-/// Appends `value` as a JSON string literal.
-pub(crate) fn push_json_str(out: &mut String, value: &str) {
-    out.push('"');
-    let _ = JsonEscaper(out).write_str(value);
-    out.push('"');
-}
-
-/// A `fmt::Write` that JSON-escapes what passes through it, so formatted
-/// values never need an intermediate string.
-struct JsonEscaper<'a>(&'a mut String);
-
-impl fmt::Write for JsonEscaper<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escape = match b {
-                b'"' => "\\\"",
-                b'\\' => "\\\\",
-                b'\n' => "\\n",
-                b'\r' => "\\r",
-                b'\t' => "\\t",
-                0..=0x1f | 0x7f => "",
-                _ => continue,
-            };
-            self.0.push_str(&s[start..i]);
-            if escape.is_empty() {
-                let _ = write!(self.0, "\\u{b:04x}");
-            } else {
-                self.0.push_str(escape);
+            if self.begin_message() {
+                push_debug(self.line, value);
             }
-            start = i + 1;
+        } else if self.begin(field.name()) {
+            push_debug(self.line, value);
         }
-        self.0.push_str(&s[start..]);
-        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 
 #[cfg(test)]
 pub(crate) mod capture;
+mod json_encode;
 mod json_layer;
 mod rolling;
 mod timestamp;

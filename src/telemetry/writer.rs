@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::json_layer::push_json_str;
+use super::json_encode::push_str as push_json_str;
 use super::rolling::RollingFile;
 use super::timestamp;
 
@@ -28,6 +28,13 @@ use super::timestamp;
 const QUEUE_CAPACITY: usize = 65_536;
 /// Lines written between flushes when the queue never runs dry.
 const MAX_BATCH: usize = 4_096;
+/// Spent line buffers kept for reuse, and the largest one worth keeping.
+const POOL_SIZE: usize = 1_024;
+const POOL_MAX_CAPACITY: usize = 4_096;
+/// How long the writer naps between looks at an idle queue, and for how many
+/// naps before it blocks. While it naps, callers never pay for waking it.
+const IDLE_NAP: Duration = Duration::from_millis(1);
+const IDLE_NAPS_BEFORE_BLOCKING: u32 = 100;
 
 enum Command {
     Line(Vec<u8>),
@@ -38,6 +45,10 @@ enum Command {
 #[derive(Clone)]
 pub struct LogWriter {
     tx: Sender<Command>,
+    /// Buffers the writer thread has finished with, for the next lines:
+    /// allocating on one thread and freeing on another is what glibc's
+    /// allocator does worst.
+    pool: Receiver<Vec<u8>>,
     stats: Arc<Stats>,
 }
 
@@ -51,8 +62,10 @@ impl LogWriter {
     /// or a buffer in tests) and to `file`; pretty mode leaves stdout out.
     pub fn start(streams: Vec<Stream>, file: Option<RollingFile>) -> io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        let (pool_tx, pool) = crossbeam_channel::bounded(POOL_SIZE);
         let stats = Arc::new(Stats::default());
         let worker = Worker {
+            pool: pool_tx,
             streams,
             file,
             stats: Arc::clone(&stats),
@@ -61,7 +74,14 @@ impl LogWriter {
         thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || worker.run(rx))?;
-        Ok(Self { tx, stats })
+        Ok(Self { tx, pool, stats })
+    }
+
+    /// An empty buffer for the next line, reused when one is free.
+    pub fn buffer(&self) -> Vec<u8> {
+        self.pool
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(512))
     }
 
     /// Queues one complete line (ending in `\n`).
@@ -109,6 +129,7 @@ pub fn stdout_stream() -> io::Result<Stream> {
 }
 
 struct Worker {
+    pool: Sender<Vec<u8>>,
     streams: Vec<Stream>,
     file: Option<RollingFile>,
     stats: Arc<Stats>,
@@ -117,7 +138,25 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, rx: Receiver<Command>) {
-        while let Ok(first) = rx.recv() {
+        let mut idle_naps = 0;
+        loop {
+            let first = match rx.try_recv() {
+                Ok(command) => command,
+                Err(TryRecvError::Disconnected) => break,
+                // A blocked receiver makes every send a futex wake-up, a
+                // fifth of a log call's cost; napping briefly while lines
+                // may still come keeps that off the caller.
+                Err(TryRecvError::Empty) if idle_naps < IDLE_NAPS_BEFORE_BLOCKING => {
+                    idle_naps += 1;
+                    thread::sleep(IDLE_NAP);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => match rx.recv() {
+                    Ok(command) => command,
+                    Err(_) => break,
+                },
+            };
+            idle_naps = 0;
             let mut acks = Vec::new();
             self.handle(first, &mut acks);
             for command in rx.try_iter().take(MAX_BATCH) {
@@ -133,7 +172,13 @@ impl Worker {
 
     fn handle(&mut self, command: Command, acks: &mut Vec<Sender<()>>) {
         match command {
-            Command::Line(line) => self.write(&line),
+            Command::Line(mut line) => {
+                self.write(&line);
+                if line.capacity() <= POOL_MAX_CAPACITY {
+                    line.clear();
+                    let _ = self.pool.try_send(line);
+                }
+            }
             Command::Flush(ack) => acks.push(ack),
         }
     }
