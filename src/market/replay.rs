@@ -26,7 +26,6 @@ mod row;
 pub(crate) use row::epoch_to_ms;
 
 #[cfg(test)]
-#[path = "replay_tests.rs"]
 mod tests;
 
 /// Quote assets a symbol inferred from a file name may end in.
