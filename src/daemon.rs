@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-use crate::config::{Config, Mode};
-use crate::exchange::{Balances, PaperExchange, PaperSettings};
+use crate::config::{Config, Environment, Mode};
+use crate::exchange::binance::{
+    BinanceError, BinanceExchange, BinanceSettings, ClientSettings, Credentials, RestClient,
+};
+use crate::exchange::{Balances, Exchange, PaperExchange, PaperSettings};
 use crate::market::poller::{KlinePoller, PollerSettings};
 use crate::market::replay;
 use crate::market::replayer::{Replayer, Speed};
@@ -31,10 +34,16 @@ pub enum DaemonError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     MarketData(#[from] MarketDataError),
-    #[error(
-        "live trading needs the Binance client, which this build does not have yet; run with trading.mode = \"paper\""
-    )]
-    LiveUnavailable,
+    #[error("live trading needs live market data; --replay runs only in paper mode")]
+    LiveReplay,
+    /// The exchange could not be reached, refused the credentials, or lacks
+    /// a traded symbol, before the first candle.
+    #[error("cannot start trading on binance at {base_url}")]
+    ExchangeStart {
+        base_url: String,
+        #[source]
+        source: BinanceError,
+    },
     #[error(transparent)]
     Http(#[from] crate::http::BindError),
     #[error("cannot install signal handlers: {0}")]
@@ -51,12 +60,14 @@ pub enum DaemonError {
 
 impl DaemonError {
     /// 2 when the daemon never started trading (bad input: a secret, a
-    /// replay file, an unavailable mode), 1 when it failed while running.
+    /// replay file, an exchange that refused or could not be reached at
+    /// start), 1 when it failed while running.
     pub fn exit_code(&self) -> u8 {
         match self {
             DaemonError::Secret(_)
             | DaemonError::MarketData(_)
-            | DaemonError::LiveUnavailable
+            | DaemonError::LiveReplay
+            | DaemonError::ExchangeStart { .. }
             | DaemonError::Http(_)
             | DaemonError::Signals(_) => 2,
             DaemonError::LoopPanicked
@@ -88,46 +99,51 @@ pub async fn run_until_stopped(
         "Starting tradebot"
     );
     let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
-    load_secrets(&secrets, config.trading.mode)?;
-    if config.trading.mode == Mode::Live {
-        return Err(DaemonError::LiveUnavailable);
+    let credentials = load_secrets(&secrets, config.trading.mode)?;
+    if config.trading.mode == Mode::Live && !options.replay.is_empty() {
+        return Err(DaemonError::LiveReplay);
     }
     let listener = crate::http::bind(config.http.bind).await?;
     crate::http::serve(listener, shutdown.clone());
+    let timeout = Duration::from_millis(config.trading.shutdown_timeout_ms);
 
-    let strategy = MaCrossover::new(config.strategy.fast_period, config.strategy.slow_period);
+    if config.trading.mode == Mode::Live {
+        // Checked by load_secrets: live mode fails there without both.
+        let credentials = credentials.expect("live mode loads both exchange credentials");
+        let settings = BinanceSettings::from_config(&config);
+        let base_url = settings.client.base_url.clone();
+        match config.exchange.environment {
+            Environment::Production => {
+                warn!(base_url = %base_url, "Trading on Binance production");
+            }
+            Environment::Testnet => info!(base_url = %base_url, "Trading on Binance testnet"),
+        }
+        let exchange = BinanceExchange::connect(settings, &credentials)
+            .await
+            .map_err(|source| DaemonError::ExchangeStart { base_url, source })?;
+        let client = exchange.client();
+        let trader = new_trader(&config, exchange);
+        return trade_on_live_data(&config, trader, client, &mut shutdown, timeout).await;
+    }
+
     let exchange = PaperExchange::new(PaperSettings {
         starting_balances: config.paper.starting_balances.clone(),
         fee_rate: config.paper.fee_rate,
         slippage_bps: config.paper.slippage_bps,
     });
-    let trader = Trader::new(
-        exchange,
-        strategy,
-        RiskLimits::new(&config.risk),
-        config.trading.order_notional,
-        config.strategy.min_confidence,
-    );
-    let timeout = Duration::from_millis(config.trading.shutdown_timeout_ms);
-
+    let trader = new_trader(&config, exchange);
     if options.replay.is_empty() {
-        let history = trader.warmup_candles();
-        let source = KlinePoller::new(PollerSettings {
-            base_url: config.market_data.base_url.clone(),
-            symbols: config.trading.symbols.clone(),
-            interval: config.trading.interval.clone(),
-            poll_interval: Duration::from_millis(config.market_data.poll_interval_ms),
+        let client = RestClient::public(ClientSettings {
+            base_url: config.market_data.base_url.trim_end_matches('/').to_owned(),
             request_timeout: Duration::from_millis(config.market_data.request_timeout_ms),
-            max_backoff: Duration::from_millis(config.market_data.max_backoff_ms),
-            history,
+            recv_window_ms: config.exchange.recv_window_ms,
+            time_sync_interval: Duration::from_secs(config.exchange.time_sync_interval_s),
+        })
+        .map_err(|source| DaemonError::ExchangeStart {
+            base_url: config.market_data.base_url.clone(),
+            source,
         })?;
-        info!(
-            symbols = %config.trading.symbols.join(","),
-            interval = %config.trading.interval,
-            base_url = %config.market_data.base_url,
-            "Paper trading on live market data"
-        );
-        drive(source, trader, &mut shutdown, timeout).await
+        trade_on_live_data(&config, trader, client, &mut shutdown, timeout).await
     } else {
         let candles = load_replay(options.replay).await?;
         info!(candles = candles.len(), speed = %options.speed, "Replay started");
@@ -141,10 +157,56 @@ pub async fn run_until_stopped(
     }
 }
 
+fn new_trader<E: Exchange>(config: &Config, exchange: E) -> Trader<E, MaCrossover> {
+    Trader::new(
+        exchange,
+        MaCrossover::new(config.strategy.fast_period, config.strategy.slow_period),
+        RiskLimits::new(&config.risk),
+        config.trading.order_notional,
+        config.strategy.min_confidence,
+    )
+}
+
+/// Polls klines through `client` (the exchange's own in live mode, so both
+/// share one rate-limit gate) and trades on them.
+async fn trade_on_live_data<E: Exchange + 'static>(
+    config: &Config,
+    trader: Trader<E, MaCrossover>,
+    client: RestClient,
+    shutdown: &mut Shutdown,
+    timeout: Duration,
+) -> Result<(), DaemonError> {
+    let history = trader.warmup_candles();
+    let base_url = client.base_url().to_owned();
+    let source = KlinePoller::new(
+        PollerSettings {
+            symbols: config.trading.symbols.clone(),
+            interval: config.trading.interval.clone(),
+            poll_interval: Duration::from_millis(config.market_data.poll_interval_ms),
+            max_backoff: Duration::from_millis(config.market_data.max_backoff_ms),
+            history,
+        },
+        client,
+    );
+    let message = match config.trading.mode {
+        Mode::Paper => "Paper trading on live market data",
+        Mode::Live => "Live trading on Binance market data",
+    };
+    info!(
+        symbols = %config.trading.symbols.join(","),
+        interval = %config.trading.interval,
+        base_url = %base_url,
+        "{message}"
+    );
+    drive(source, trader, shutdown, timeout).await
+}
+
 /// Loads the secrets the mode needs (a missing one is fatal) and validates
 /// the optional ones that are present (a broken one is fatal too: a secret
-/// that was meant to be there must never be silently skipped).
-fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<(), SecretError> {
+/// that was meant to be there must never be silently skipped). Returns the
+/// exchange credentials, loaded once, in live mode.
+fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<Option<Credentials>, SecretError> {
+    let (mut api_key, mut api_secret) = (None, None);
     for name in SecretName::ALL {
         let exchange_credential = matches!(
             name,
@@ -155,7 +217,11 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<(), SecretError>
             continue;
         }
         match secrets.load(name) {
-            Ok(_) => {}
+            Ok(loaded) => match name {
+                SecretName::ExchangeApiKey => api_key = Some(loaded.value),
+                SecretName::ExchangeApiSecret => api_secret = Some(loaded.value),
+                SecretName::KillSwitchSecret | SecretName::DbPassword => {}
+            },
             Err(err) if err.is_not_found() && !exchange_credential => {
                 info!(
                     secret = name.as_str(),
@@ -165,7 +231,12 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<(), SecretError>
             Err(err) => return Err(err),
         }
     }
-    Ok(())
+    Ok(api_key
+        .zip(api_secret)
+        .map(|(api_key, api_secret)| Credentials {
+            api_key,
+            api_secret,
+        }))
 }
 
 async fn load_replay(specs: Vec<String>) -> Result<Vec<Candle>, DaemonError> {
@@ -182,14 +253,15 @@ async fn load_replay(specs: Vec<String>) -> Result<Vec<Candle>, DaemonError> {
 }
 
 /// Runs the loop in its own task and stops it within `timeout` of a request.
-async fn drive<S, D>(
+async fn drive<S, E, D>(
     mut source: S,
-    mut trader: Trader<PaperExchange, D>,
+    mut trader: Trader<E, D>,
     shutdown: &mut Shutdown,
     timeout: Duration,
 ) -> Result<(), DaemonError>
 where
     S: CandleSource + 'static,
+    E: Exchange + 'static,
     D: DecisionSource + 'static,
 {
     let mut loop_shutdown = shutdown.clone();

@@ -7,6 +7,10 @@
 
 mod helpers;
 
+#[path = "daemon/binance.rs"]
+mod binance;
+#[path = "daemon/binance_daemon.rs"]
+mod binance_daemon;
 #[path = "daemon/config.rs"]
 mod config;
 #[path = "daemon/container.rs"]

@@ -153,3 +153,80 @@ fn log_level_wins_over_rust_log_and_rust_log_applies_alone() {
     let (_dir, alone) = sources(None, &[("RUST_LOG", "info,tradebot=debug")]);
     assert_eq!(load(&alone).unwrap().log.level, "info,tradebot=debug");
 }
+
+#[test]
+fn the_exchange_defaults_to_the_testnet_host() {
+    let (_dir, sources) = sources(None, &[]);
+    let config = load(&sources).unwrap();
+    assert_eq!(
+        config.exchange.environment,
+        crate::config::Environment::Testnet
+    );
+    assert_eq!(
+        config.exchange.effective_base_url(),
+        "https://testnet.binance.vision"
+    );
+    assert_eq!(config.exchange.recv_window_ms, 5000);
+}
+
+#[test]
+fn production_and_a_base_url_are_explicit_settings() {
+    let (_dir, proxied) = sources(
+        Some("[exchange]\nenvironment = \"production\"\n"),
+        &[("TRADEBOT__EXCHANGE__BASE_URL", "http://127.0.0.1:9/")],
+    );
+    let config = load(&proxied).unwrap();
+    assert_eq!(
+        config.exchange.environment,
+        crate::config::Environment::Production
+    );
+    assert_eq!(config.exchange.effective_base_url(), "http://127.0.0.1:9");
+    let (_dir2, production) = sources(Some("[exchange]\nenvironment = \"production\"\n"), &[]);
+    assert_eq!(
+        load(&production).unwrap().exchange.effective_base_url(),
+        "https://api.binance.com"
+    );
+}
+
+#[test]
+fn exchange_settings_out_of_range_are_named_with_their_origin() {
+    let cases = [
+        (
+            "TRADEBOT__EXCHANGE__RECV_WINDOW_MS",
+            "60001",
+            "exchange.recv_window_ms",
+        ),
+        (
+            "TRADEBOT__EXCHANGE__RECV_WINDOW_MS",
+            "0",
+            "exchange.recv_window_ms",
+        ),
+        (
+            "TRADEBOT__EXCHANGE__BASE_URL",
+            "ftp://x",
+            "exchange.base_url",
+        ),
+        (
+            "TRADEBOT__EXCHANGE__REQUEST_TIMEOUT_MS",
+            "5",
+            "exchange.request_timeout_ms",
+        ),
+        (
+            "TRADEBOT__EXCHANGE__TIME_SYNC_INTERVAL_S",
+            "0",
+            "exchange.time_sync_interval_s",
+        ),
+    ];
+    for (var, value, key) in cases {
+        let err = error_text(None, &[(var, value)]);
+        assert!(
+            err.contains(key) && err.contains(var),
+            "{var}={value}: {err}"
+        );
+    }
+    let err = error_text(Some("[exchange]\nenvironment = \"mainnet\"\n"), &[]);
+    assert!(
+        err.contains("exchange.environment") && err.contains("testnet"),
+        "{err}"
+    );
+}

@@ -27,6 +27,7 @@ pub struct Config {
     pub risk: RiskConfig,
     pub paper: PaperConfig,
     pub market_data: MarketDataConfig,
+    pub exchange: ExchangeConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
@@ -90,6 +91,59 @@ pub struct MarketDataConfig {
     pub poll_interval_ms: u64,
     pub request_timeout_ms: u64,
     pub max_backoff_ms: u64,
+}
+
+/// Which Binance Spot the live client trades on. Production is never a
+/// default: it takes `environment = "production"` written somewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Testnet,
+    Production,
+}
+
+impl Environment {
+    /// The REST host used when `exchange.base_url` is empty.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Environment::Testnet => "https://testnet.binance.vision",
+            Environment::Production => "https://api.binance.com",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Environment::Testnet => "testnet",
+            Environment::Production => "production",
+        })
+    }
+}
+
+/// The live Binance client. Credentials are the `exchange_api_key` and
+/// `exchange_api_secret` secrets, never settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub environment: Environment,
+    /// Empty: the environment's host. Otherwise a proxy, or a fake in tests.
+    pub base_url: String,
+    pub recv_window_ms: u64,
+    pub request_timeout_ms: u64,
+    pub time_sync_interval_s: u64,
+}
+
+impl ExchangeConfig {
+    /// The REST base URL actually used, without a trailing slash.
+    pub fn effective_base_url(&self) -> String {
+        let url = if self.base_url.is_empty() {
+            self.environment.default_base_url()
+        } else {
+            &self.base_url
+        };
+        url.trim_end_matches('/').to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -8,6 +8,8 @@ use super::Config;
 /// Longest shutdown wait we accept: Docker's default grace period is 10 s and
 /// the daemon needs time after the wait to flush and exit.
 const MAX_SHUTDOWN_TIMEOUT_MS: u64 = 9_000;
+/// Binance refuses a larger `recvWindow`.
+const MAX_RECV_WINDOW_MS: u64 = 60_000;
 
 pub fn check(config: &Config) -> Vec<(String, String)> {
     let mut problems = Vec::new();
@@ -119,6 +121,30 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         m.max_backoff_ms >= 1000 && m.max_backoff_ms <= 3_600_000,
         "market_data.max_backoff_ms",
         "must be between 1000 and 3600000",
+    );
+
+    let e = &config.exchange;
+    require(
+        e.base_url.is_empty()
+            || e.base_url.starts_with("http://")
+            || e.base_url.starts_with("https://"),
+        "exchange.base_url",
+        "must be empty (the environment's host) or an http:// or https:// URL",
+    );
+    require(
+        (1..=MAX_RECV_WINDOW_MS).contains(&e.recv_window_ms),
+        "exchange.recv_window_ms",
+        "must be between 1 and 60000 (Binance's largest recvWindow)",
+    );
+    require(
+        (100..=120_000).contains(&e.request_timeout_ms),
+        "exchange.request_timeout_ms",
+        "must be between 100 and 120000",
+    );
+    require(
+        (10..=86_400).contains(&e.time_sync_interval_s),
+        "exchange.time_sync_interval_s",
+        "must be between 10 and 86400",
     );
 
     let d = &config.database;

@@ -7,6 +7,7 @@
 //! failure: the order may have executed, so it is queried, never re-sent
 //! blindly.
 
+pub mod binance;
 mod paper;
 mod symbol;
 

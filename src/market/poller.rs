@@ -1,6 +1,10 @@
 //! Live candles from Binance's public klines endpoint, polled over REST.
 //!
-//! No API key is involved: the default host serves public market data only.
+//! No API key is involved: klines are a public endpoint. Requests go through
+//! the Binance client's unsigned path ([`RestClient::public_get`]), so they
+//! pass the same rate-limit gate as orders: in live mode the poller shares
+//! the exchange's client and waits out a 429 pause or a ban with it; in
+//! paper mode it has a public client of its own on `market_data.base_url`.
 //! While the network is down the poller backs off (doubling up to
 //! `max_backoff`), logs a WARN per failed attempt with when it will retry, and
 //! an INFO when data flows again; it never ends on its own. Candles missed
@@ -13,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
 use super::{Candle, CandleSource, MarketDataError, MarketEvent, parse_klines};
-use crate::telemetry::error_chain;
+use crate::exchange::binance::{BinanceError, RestClient};
 
 /// Candles asked for on a routine poll: enough to bridge a short outage.
 const ROUTINE_LIMIT: usize = 10;
@@ -23,11 +27,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct PollerSettings {
-    pub base_url: String,
     pub symbols: Vec<String>,
     pub interval: String,
     pub poll_interval: Duration,
-    pub request_timeout: Duration,
     pub max_backoff: Duration,
     /// Closed candles fetched at start so the strategy can decide at once.
     pub history: usize,
@@ -35,7 +37,7 @@ pub struct PollerSettings {
 
 pub struct KlinePoller {
     settings: PollerSettings,
-    client: reqwest::Client,
+    client: RestClient,
     /// Open time of the newest candle already handed out, per symbol.
     seen: HashMap<String, i64>,
     queue: VecDeque<MarketEvent>,
@@ -44,20 +46,15 @@ pub struct KlinePoller {
 }
 
 impl KlinePoller {
-    pub fn new(settings: PollerSettings) -> Result<Self, MarketDataError> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("tradebot/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(http_error)?;
-        Ok(Self {
+    pub fn new(settings: PollerSettings, client: RestClient) -> Self {
+        Self {
             settings,
             client,
             seen: HashMap::new(),
             queue: VecDeque::new(),
             failures: 0,
             polled_once: false,
-        })
+        }
     }
 
     fn backoff(&self) -> Duration {
@@ -93,40 +90,22 @@ impl KlinePoller {
     }
 
     async fn fetch(&self, symbol: &str, limit: usize) -> Result<Vec<Candle>, MarketDataError> {
-        let url = format!(
-            "{}/api/v3/klines",
-            self.settings.base_url.trim_end_matches('/')
-        );
         let limit = limit.to_string();
         let query = [
             ("symbol", symbol),
-            ("interval", &self.settings.interval),
-            ("limit", &limit),
+            ("interval", self.settings.interval.as_str()),
+            ("limit", limit.as_str()),
         ];
-        let response = self
-            .client
-            .get(url)
-            .query(&query)
-            .send()
-            .await
-            .map_err(http_error)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(http_error)?;
-        if !status.is_success() && !body.starts_with(b"{") {
-            return Err(MarketDataError::Http {
-                reason: format!("HTTP {status}"),
-            });
+        match self.client.public_get("/api/v3/klines", &query).await {
+            Ok(body) => parse_klines(symbol, &body),
+            Err(BinanceError::Api { code, msg, .. }) => {
+                Err(MarketDataError::KlinesApi { code, msg })
+            }
+            // The client's errors never carry the URL or its query.
+            Err(err) => Err(MarketDataError::Http {
+                reason: err.to_string(),
+            }),
         }
-        parse_klines(symbol, &body)
-    }
-}
-
-/// The error with its causes (the DNS or TLS failure is in the chain) and
-/// without the URL: the rule for every reqwest error in this project, since
-/// signed URLs carry the signature in the query.
-fn http_error(err: reqwest::Error) -> MarketDataError {
-    MarketDataError::Http {
-        reason: error_chain(&err.without_url()),
     }
 }
 
@@ -155,7 +134,7 @@ impl CandleSource for KlinePoller {
                     self.failures += 1;
                     warn!(
                         error = %err,
-                        base_url = %self.settings.base_url,
+                        base_url = %self.client.base_url(),
                         attempt = self.failures,
                         retry_in_ms = self.backoff().as_millis() as u64,
                         "Market data unavailable; still running and retrying"

@@ -7,6 +7,7 @@
 //! bounded by [`TIMEOUT`] only so that a broken daemon fails the test instead
 //! of hanging it; no test asserts on how long anything took.
 
+pub mod capture;
 pub mod fake_binance;
 pub mod logs;
 mod process;
