@@ -1,6 +1,7 @@
 //! `tradebot run`: wires configuration, secrets, market data, the exchange and
 //! the trading loop, and turns a stop request into a bounded, logged shutdown.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tracing::{error, info, warn};
@@ -50,7 +51,7 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("the trading loop panicked; see the Panic line above")]
     LoopPanicked,
-    #[error("the replay loader panicked; see the Panic line above")]
+    #[error("a start-up loader panicked; see the Panic line above")]
     LoaderPanicked,
     #[error("trading stopped: {0}")]
     ExchangeFailed(String),
@@ -98,13 +99,25 @@ pub async fn run_until_stopped(
         market_data = if options.replay.is_empty() { "live" } else { "replay" },
         "Starting tradebot"
     );
-    let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
-    let credentials = load_secrets(&secrets, config.trading.mode)?;
     if config.trading.mode == Mode::Live && !options.replay.is_empty() {
         return Err(DaemonError::LiveReplay);
     }
-    let listener = crate::http::bind(config.http.bind).await?;
-    crate::http::serve(listener, shutdown.clone());
+    // Reading a secret can block (a FIFO, a hung network mount): do it off
+    // the runtime so a stop request is still heard.
+    let (mode, secrets_dir) = (config.trading.mode, config.secrets.dir.clone());
+    let loading = tokio::task::spawn_blocking(move || {
+        load_secrets(&SecretsManager::from_process_env_in(secrets_dir), mode)
+    });
+    let credentials = match until_stopped(&mut shutdown, loading).await {
+        Some(loaded) => loaded.map_err(|_| DaemonError::LoaderPanicked)??,
+        None => return Ok(stopped_during_start_up()),
+    };
+    if options.replay.is_empty() {
+        // A replay is a backtest: it needs no health endpoint, and leaving
+        // the port alone lets it run beside a live daemon.
+        let listener = crate::http::bind(config.http.bind).await?;
+        crate::http::serve(listener, shutdown.clone());
+    }
     let timeout = Duration::from_millis(config.trading.shutdown_timeout_ms);
 
     if config.trading.mode == Mode::Live {
@@ -118,9 +131,13 @@ pub async fn run_until_stopped(
             }
             Environment::Testnet => info!(base_url = %base_url, "Trading on Binance testnet"),
         }
-        let exchange = BinanceExchange::connect(settings, &credentials)
-            .await
-            .map_err(|source| DaemonError::ExchangeStart { base_url, source })?;
+        let connecting = BinanceExchange::connect(settings, &credentials);
+        let exchange = match until_stopped(&mut shutdown, connecting).await {
+            Some(connected) => {
+                connected.map_err(|source| DaemonError::ExchangeStart { base_url, source })?
+            }
+            None => return Ok(stopped_during_start_up()),
+        };
         let client = exchange.client();
         let trader = new_trader(&config, exchange);
         return trade_on_live_data(&config, trader, client, &mut shutdown, timeout).await;
@@ -145,7 +162,10 @@ pub async fn run_until_stopped(
         })?;
         trade_on_live_data(&config, trader, client, &mut shutdown, timeout).await
     } else {
-        let candles = load_replay(options.replay).await?;
+        let candles = match until_stopped(&mut shutdown, load_replay(options.replay)).await {
+            Some(loaded) => loaded?,
+            None => return Ok(stopped_during_start_up()),
+        };
         info!(candles = candles.len(), speed = %options.speed, "Replay started");
         drive(
             Replayer::new(candles, options.speed),
@@ -155,6 +175,23 @@ pub async fn run_until_stopped(
         )
         .await
     }
+}
+
+/// Awaits `work` unless a stop is requested first.
+async fn until_stopped<T>(shutdown: &mut Shutdown, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = shutdown.requested() => None,
+        done = work => Some(done),
+    }
+}
+
+fn stopped_during_start_up() {
+    info!(
+        reason = "signal during start-up",
+        trades_filled = 0u64,
+        "Shutdown complete"
+    );
 }
 
 fn new_trader<E: Exchange>(config: &Config, exchange: E) -> Trader<E, MaCrossover> {

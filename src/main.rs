@@ -21,7 +21,11 @@ use tradebot::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match config::load(&ConfigSources::from_process(cli.config_dir.clone())) {
+    let sources = match ConfigSources::from_process(cli.config_dir.clone()) {
+        Ok(sources) => sources,
+        Err(err) => return fatal_before_logging("Configuration invalid; not starting", &err),
+    };
+    let config = match config::load(&sources) {
         Ok(config) => config,
         Err(err) => return fatal_before_logging("Configuration invalid; not starting", &err),
     };
@@ -76,7 +80,7 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
 }
 
 fn config_check(config: &Config) -> ExitCode {
-    let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
+    let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
     let (report, ok) = tradebot::commands::config_check::report(config, &secrets);
     match serde_json::to_string_pretty(&report) {
         Ok(text) => println!("{text}"),
@@ -99,7 +103,12 @@ fn init_secrets(args: SecretsInitArgs) -> ExitCode {
         non_interactive: args.non_interactive,
         force: args.force,
     };
-    let vars = std::env::vars().collect();
+    // Only the two credentials are read here; a variable that is not UTF-8
+    // counts as absent (and is never printed).
+    let vars = ["EXCHANGE_API_KEY", "EXCHANGE_API_SECRET"]
+        .into_iter()
+        .filter_map(|name| Some((name.to_owned(), std::env::var(name).ok()?)))
+        .collect();
     let mut stdout = std::io::stdout();
     let result = if io::stdin().is_terminal() {
         secrets_init::run(&options, &mut secrets_init::Terminal, &vars, &mut stdout)
@@ -120,7 +129,7 @@ fn init_secrets(args: SecretsInitArgs) -> ExitCode {
 }
 
 fn check_secrets(config: &Config) -> ExitCode {
-    let secrets = SecretsManager::new(config.secrets.dir.clone(), std::env::vars().collect());
+    let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
     let (lines, ok) = secrets_check::report(&secrets);
     for line in lines {
         println!("{line}");

@@ -39,12 +39,31 @@ pub struct ConfigSources {
 }
 
 impl ConfigSources {
-    pub fn from_process(dir: PathBuf) -> Self {
-        Self {
-            dir,
-            vars: std::env::vars().collect(),
+    /// The process environment. A variable the configuration reads that is
+    /// not UTF-8 is an error naming it (never its value); other variables
+    /// that are not UTF-8 are none of the configuration's business.
+    pub fn from_process(dir: PathBuf) -> Result<Self, ConfigError> {
+        let mut vars = HashMap::new();
+        for (name, value) in std::env::vars_os() {
+            // Only the configuration's own variables are kept, so no secret
+            // held in the environment ever enters this struct.
+            let Some(name) = name.into_string().ok().filter(|n| is_config_var(n)) else {
+                continue;
+            };
+            let Ok(value) = value.into_string() else {
+                return Err(ConfigError::Env {
+                    var: name,
+                    message: "is not valid UTF-8".into(),
+                });
+            };
+            vars.insert(name, value);
         }
+        Ok(Self { dir, vars })
     }
+}
+
+fn is_config_var(name: &str) -> bool {
+    name.starts_with("TRADEBOT") || PLAIN_VARS.iter().any(|(var, _)| *var == name)
 }
 
 type Origins = BTreeMap<String, Origin>;
@@ -81,8 +100,18 @@ pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
         }
     })?;
 
-    if let Some((key, message)) = validate::check(&config).into_iter().next() {
+    if let Some((key, mut message)) = validate::check(&config).into_iter().next() {
         let origin = origin_of(&origins, &key);
+        // A rule between two keys: say where the other one came from too,
+        // since either may be the one to change.
+        let others: Vec<String> = origins
+            .iter()
+            .filter(|(other, _)| *other != &key && message.contains(other.as_str()))
+            .map(|(other, origin)| format!("{other} is from {origin}"))
+            .collect();
+        if !others.is_empty() {
+            message = format!("{message} ({})", others.join("; "));
+        }
         return Err(ConfigError::Key {
             key,
             origin,
@@ -210,6 +239,14 @@ fn set_from_env(merged: &mut Table, key: &str, text: &str, var: &str) -> Result<
             _ => return Err(env_error(format!("there is no config section {key}"))),
         };
     }
+    // Keys are matched whatever their case (`STARTING_BALANCES__USDT` must
+    // reach `USDT`); a new key keeps the lower case the section names use.
+    let leaf = table
+        .keys()
+        .find(|existing| existing.eq_ignore_ascii_case(leaf))
+        .cloned()
+        .unwrap_or_else(|| leaf.to_owned());
+    let leaf = leaf.as_str();
     let value = match table.get(leaf) {
         Some(Value::Integer(_)) => text
             .trim()

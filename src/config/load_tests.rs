@@ -230,3 +230,42 @@ fn exchange_settings_out_of_range_are_named_with_their_origin() {
         "{err}"
     );
 }
+
+#[test]
+fn a_starting_balance_variable_reaches_the_upper_case_asset() {
+    let (_dir, sources) = sources(None, &[("TRADEBOT__PAPER__STARTING_BALANCES__USDT", "5")]);
+    let config = load(&sources).unwrap();
+    assert_eq!(config.paper.starting_balances.len(), 1);
+    assert_eq!(config.paper.starting_balances["USDT"].to_string(), "5");
+}
+
+#[test]
+fn an_entry_larger_than_the_order_limit_is_refused_naming_both_origins() {
+    let err = error_text(None, &[("TRADEBOT__RISK__MAX_ORDER_NOTIONAL", "50")]);
+    assert!(err.contains("trading.order_notional"), "{err}");
+    assert!(
+        err.contains("risk.max_order_notional is from environment variable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_log_level_that_is_no_level_is_a_config_error_naming_its_variable() {
+    let err = error_text(None, &[("LOG_LEVEL", "chatty")]);
+    assert!(
+        err.contains("log.level") && err.contains("LOG_LEVEL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn amounts_past_a_trillion_are_refused() {
+    let err = error_text(
+        None,
+        &[(
+            "TRADEBOT__TRADING__ORDER_NOTIONAL",
+            "79228162514264337593543950335",
+        )],
+    );
+    assert!(err.contains("trading.order_notional"), "{err}");
+}

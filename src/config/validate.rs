@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 
 use super::Config;
+use crate::market::MAX_PRICE;
 
 /// Longest shutdown wait we accept: Docker's default grace period is 10 s and
 /// the daemon needs time after the wait to flush and exit.
@@ -19,6 +20,48 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         }
     };
     let t = &config.trading;
+    let r = &config.risk;
+    // Amounts past a trillion are typos, and bounding them keeps every sum
+    // and product the trading loop makes far from Decimal's limits.
+    let money = |value: Decimal| value > Decimal::ZERO && value <= MAX_PRICE;
+    require(
+        money(t.order_notional),
+        "trading.order_notional",
+        "must be above 0 and at most 1000000000000",
+    );
+    require(
+        t.order_notional <= r.max_order_notional,
+        "trading.order_notional",
+        "is above risk.max_order_notional, so every entry would be rejected",
+    );
+    require(
+        {
+            let mut unique = t.symbols.clone();
+            unique.sort();
+            unique.dedup();
+            unique.len() == t.symbols.len()
+        },
+        "trading.symbols",
+        "names a symbol twice",
+    );
+    require(
+        config
+            .paper
+            .starting_balances
+            .keys()
+            .all(|asset| is_symbol(asset)),
+        "paper.starting_balances",
+        "asset names are upper-case letters and digits, like USDT",
+    );
+    require(
+        config
+            .paper
+            .starting_balances
+            .values()
+            .all(|b| *b <= MAX_PRICE * Decimal::from(1000)),
+        "paper.starting_balances",
+        "balances above 10^15 are not supported",
+    );
     require(
         !t.symbols.is_empty(),
         "trading.symbols",
@@ -67,7 +110,6 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         "must be between 0 and 1",
     );
 
-    let r = &config.risk;
     require(
         r.max_order_notional > Decimal::ZERO,
         "risk.max_order_notional",
@@ -171,6 +213,9 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         "secrets.dir",
         "must not be empty",
     );
+    if let Err(err) = crate::telemetry::build_filter(&config.log.level) {
+        problems.push(("log.level".to_owned(), err.to_string()));
+    }
     problems
 }
 

@@ -80,7 +80,7 @@ fn parse_kline(symbol: &str, kline: &Value) -> Result<Candle, String> {
             fields.len()
         ));
     }
-    Ok(Candle {
+    let candle = Candle {
         symbol: symbol.to_owned(),
         open_time_ms: epoch_field(fields, 0)?,
         open: decimal_field(fields, 1)?,
@@ -89,7 +89,11 @@ fn parse_kline(symbol: &str, kline: &Value) -> Result<Candle, String> {
         close: decimal_field(fields, 4)?,
         volume: decimal_field(fields, 5)?,
         close_time_ms: epoch_field(fields, 6)?,
-    })
+    };
+    candle
+        .check_plausible()
+        .map_err(|(column, problem)| format!("{column}: {problem}"))?;
+    Ok(candle)
 }
 
 fn epoch_field(fields: &[Value], index: usize) -> Result<i64, String> {

@@ -147,7 +147,12 @@ fn open_decoded(path: &Path) -> Result<Box<dyn Read>, MarketDataError> {
         path: path.to_owned(),
         error,
     };
-    let mut reader = BufReader::with_capacity(64 * 1024, File::open(path).map_err(read_error)?);
+    let file = File::open(path).map_err(read_error)?;
+    // A device or a pipe (`/dev/zero`) could feed the loader forever.
+    if !file.metadata().map_err(read_error)?.is_file() {
+        return Err(read_error(std::io::Error::other("not a regular file")));
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
     let is_gzip = reader
         .fill_buf()
         .map_err(read_error)?

@@ -121,6 +121,14 @@ impl SecretsManager {
         Self::from_lookup(|var| std::env::var_os(var))
     }
 
+    /// The process environment, with the secrets dir the configuration chose
+    /// (it already folds in `SECRETS_DIR`).
+    pub fn from_process_env_in(secrets_dir: PathBuf) -> Self {
+        let mut manager = Self::from_process_env();
+        manager.secrets_dir = secrets_dir;
+        manager
+    }
+
     /// For tests and for the config loader: an explicit secrets dir and variables.
     /// Only the `NAME` / `NAME_FILE` variables of known secrets are looked at; the
     /// `NAME` values are wiped from `vars` once copied into `SecretString`s.

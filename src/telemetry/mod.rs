@@ -13,7 +13,7 @@ mod rolling;
 mod timestamp;
 mod writer;
 
-use std::io;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -88,6 +88,21 @@ impl LogGuard {
 impl Drop for LogGuard {
     fn drop(&mut self) {
         self.writer.flush(FLUSH_TIMEOUT);
+        // The last word on a run whose log file lost lines, so the count is
+        // never only in a line from the middle of an outage.
+        let lost = self.writer.lines_lost();
+        if lost > 0 {
+            let mut timestamp = String::new();
+            timestamp::push_now(&mut timestamp);
+            let line = serde_json::json!({
+                "timestamp": timestamp,
+                "level": "ERROR",
+                "logger": "tradebot::telemetry",
+                "message": "The log file is missing lines from this run; stdout has them all",
+                "lines_lost": lost,
+            });
+            let _ = writeln!(io::stdout(), "{line}");
+        }
     }
 }
 

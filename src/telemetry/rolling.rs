@@ -9,7 +9,7 @@
 //! in it counts as a rotated log.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -50,10 +50,26 @@ pub struct RollingFile {
     dir: PathBuf,
     rotation: Rotation,
     keep: usize,
-    file: BufWriter<File>,
+    file: File,
+    /// Bytes of the current file known to be whole lines.
+    len: u64,
+    /// Lines not yet written, and how many there are.
+    pending: Vec<u8>,
+    pending_lines: u64,
     /// Start of the period the open file covers.
     opened_at: DateTime<Utc>,
 }
+
+/// A batch of lines the disk refused. They are gone from the file, which is
+/// cut back to its last whole line so it never holds half a JSON object.
+#[derive(Debug)]
+pub struct LostLines {
+    pub lines: u64,
+    pub error: io::Error,
+}
+
+/// Lines are gathered up to this size before a write.
+const BATCH_BYTES: usize = 64 * 1024;
 
 impl RollingFile {
     /// Creates the folder if needed, rotates a file left over from an earlier
@@ -69,11 +85,15 @@ impl RollingFile {
             }
         }
         prune(dir, keep)?;
+        let file = open_append(&path)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             rotation,
             keep,
-            file: BufWriter::with_capacity(64 * 1024, open_append(&path)?),
+            len: file.metadata()?.len(),
+            file,
+            pending: Vec::with_capacity(BATCH_BYTES),
+            pending_lines: 0,
             opened_at: now,
         })
     }
@@ -82,26 +102,56 @@ impl RollingFile {
         self.dir.join(FILE_NAME).display().to_string()
     }
 
-    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+    /// Queues one whole line; writes the batch when it is full.
+    pub fn write_line(&mut self, line: &[u8]) -> Result<(), LostLines> {
         self.write_line_at(line, Utc::now())
     }
 
-    fn write_line_at(&mut self, line: &[u8], now: DateTime<Utc>) -> io::Result<()> {
+    fn write_line_at(&mut self, line: &[u8], now: DateTime<Utc>) -> Result<(), LostLines> {
         if self.rotation.period(now) != self.rotation.period(self.opened_at) {
-            self.rotate(now)?;
+            self.flush()?;
+            if let Err(error) = self.rotate(now) {
+                // Keep writing to the file we have: a failed rotation must
+                // not cost lines.
+                self.opened_at = now;
+                return Err(LostLines { lines: 0, error });
+            }
         }
-        self.file.write_all(line)
+        self.pending.extend_from_slice(line);
+        self.pending_lines += 1;
+        if self.pending.len() >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+    /// Writes the queued lines and returns how many. On failure they are
+    /// counted as lost and the file is cut back to its last whole line.
+    pub fn flush(&mut self) -> Result<u64, LostLines> {
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        let lines = std::mem::take(&mut self.pending_lines);
+        let result = self.file.write_all(&self.pending);
+        let written = self.pending.len() as u64;
+        self.pending.clear();
+        match result {
+            Ok(()) => {
+                self.len += written;
+                Ok(lines)
+            }
+            Err(error) => {
+                let _ = self.file.set_len(self.len);
+                Err(LostLines { lines, error })
+            }
+        }
     }
 
     fn rotate(&mut self, now: DateTime<Utc>) -> io::Result<()> {
-        self.file.flush()?;
         let path = self.dir.join(FILE_NAME);
         rename_rotated(&self.dir, &path, &self.rotation.suffix(self.opened_at))?;
-        self.file = BufWriter::with_capacity(64 * 1024, open_append(&path)?);
+        self.file = open_append(&path)?;
+        self.len = 0;
         self.opened_at = now;
         prune(&self.dir, self.keep)
     }
@@ -240,5 +290,20 @@ mod tests {
         RollingFile::open(dir.path(), Rotation::Daily, 14).unwrap();
         let rotated = fs::read_to_string(dir.path().join(format!("{FILE_NAME}.1971-02-05.1")));
         assert_eq!(rotated.unwrap(), "old\n");
+    }
+
+    #[test]
+    fn a_refused_batch_is_counted_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        // Every write to /dev/full fails with "no space left on device".
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(FILE_NAME)).unwrap();
+        let mut file = RollingFile::open(dir.path(), Rotation::Never, 14).unwrap();
+        for _ in 0..10 {
+            file.write_line(b"{\"n\":1}\n").unwrap();
+        }
+        let lost = file.flush().unwrap_err();
+        assert_eq!(lost.lines, 10);
+        assert_eq!(lost.error.raw_os_error(), Some(28), "ENOSPC");
+        assert_eq!(file.flush().unwrap(), 0, "nothing is left queued");
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::json_encode::push_str as push_json_str;
-use super::rolling::RollingFile;
+use super::rolling::{LostLines, RollingFile};
 use super::timestamp;
 
 /// Lines the queue holds before callers wait for the writer.
@@ -187,36 +187,9 @@ impl Worker {
         // A closed stdout (a reader that went away) must not stop the file
         // from being written, so stream errors are ignored.
         self.write_streams(line);
-        let Some(file) = &mut self.file else { return };
-        match file.write_line(line) {
-            Ok(()) if self.file_failing => {
-                self.file_failing = false;
-                let lost = self.stats.lines_lost.load(Ordering::Relaxed);
-                let notice = notice_line(
-                    "WARN",
-                    "Log file writes recovered; earlier lines are missing from the file",
-                    file.path_display(),
-                    None,
-                    lost,
-                );
-                let _ = file.write_line(notice.as_bytes());
-                self.write_streams(notice.as_bytes());
-            }
-            Ok(()) => {}
-            Err(err) => {
-                let lost = self.stats.lines_lost.fetch_add(1, Ordering::Relaxed) + 1;
-                if !self.file_failing {
-                    self.file_failing = true;
-                    let notice = notice_line(
-                        "ERROR",
-                        "Log file write failed; lines are missing from the file until it recovers",
-                        file.path_display(),
-                        Some(&err),
-                        lost,
-                    );
-                    self.write_streams(notice.as_bytes());
-                }
-            }
+        if let Some(file) = &mut self.file {
+            let result = file.write_line(line).map(|()| 0);
+            self.account(result);
         }
     }
 
@@ -227,11 +200,51 @@ impl Worker {
     }
 
     fn flush_sinks(&mut self) {
+        if let Some(file) = &mut self.file {
+            let result = file.flush();
+            self.account(result);
+        }
         for stream in &mut self.streams {
             let _ = stream.flush();
         }
-        if let Some(file) = &mut self.file {
-            let _ = file.flush();
+    }
+
+    /// Counts lines the disk refused and says so on the streams: once when
+    /// an outage starts, once when a batch is written again.
+    fn account(&mut self, result: Result<u64, LostLines>) {
+        let Some(file) = &mut self.file else { return };
+        match result {
+            Ok(written) if written > 0 && self.file_failing => {
+                self.file_failing = false;
+                let notice = notice_line(
+                    "WARN",
+                    "Log file writes recovered; lines from the outage are missing from the file",
+                    file.path_display(),
+                    None,
+                    self.stats.lines_lost.load(Ordering::Relaxed),
+                );
+                let _ = file.write_line(notice.as_bytes());
+                self.write_streams(notice.as_bytes());
+            }
+            Ok(_) => {}
+            Err(lost) => {
+                let total = self
+                    .stats
+                    .lines_lost
+                    .fetch_add(lost.lines, Ordering::Relaxed)
+                    + lost.lines;
+                if !self.file_failing {
+                    self.file_failing = true;
+                    let notice = notice_line(
+                        "ERROR",
+                        "Log file write failed; lines are missing from the file until it recovers",
+                        file.path_display(),
+                        Some(&lost.error),
+                        total,
+                    );
+                    self.write_streams(notice.as_bytes());
+                }
+            }
         }
     }
 }
@@ -280,5 +293,44 @@ mod tests {
         assert_eq!(value["lines_lost"], 3);
         assert_eq!(value["error"], "no space left on device");
         assert!(line.ends_with("}\n"));
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_once_with_the_exact_count_and_stdout_keeps_every_line() {
+        use std::sync::Mutex;
+
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(super::super::FILE_NAME)).unwrap();
+        let file = RollingFile::open(dir.path(), super::super::Rotation::Never, 14).unwrap();
+        let capture = Capture::default();
+        let writer = LogWriter::start(vec![Box::new(capture.clone())], Some(file)).unwrap();
+        for i in 0..25 {
+            writer.write_line(format!("{{\"n\":{i}}}\n").into_bytes());
+        }
+        assert!(writer.flush(Duration::from_secs(5)));
+
+        assert_eq!(writer.lines_lost(), 25);
+        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let notices: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("Log file write failed"))
+            .collect();
+        assert_eq!(notices.len(), 1, "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("{\"n\":")).count(),
+            25
+        );
     }
 }

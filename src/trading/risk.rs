@@ -54,20 +54,20 @@ impl RiskLimits {
         let loss = -order.day_pnl;
         if loss >= self.daily_loss_limit {
             return Err(RiskRejection::DailyLossLimit {
-                loss,
+                loss: loss.round_dp(8),
                 limit: self.daily_loss_limit,
             });
         }
         if order.notional > self.max_order_notional {
             return Err(RiskRejection::OrderTooLarge {
-                notional: order.notional,
+                notional: order.notional.round_dp(8),
                 limit: self.max_order_notional,
             });
         }
         let after = order.position_notional + order.notional;
         if after > self.max_position_notional {
             return Err(RiskRejection::PositionTooLarge {
-                after,
+                after: after.round_dp(8),
                 limit: self.max_position_notional,
             });
         }

@@ -10,7 +10,9 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::binance::EXCHANGE_INFO;
-use crate::helpers::fake_binance::{FAKE_API_KEY, FAKE_API_SECRET, FakeBinance, closed_port_url};
+use crate::helpers::fake_binance::{
+    FAKE_API_KEY, FAKE_API_SECRET, FakeBinance, Fault, closed_port_url,
+};
 use crate::helpers::{BTC_1M, Daemon, data_file, json_lines};
 
 /// A live daemon on `base_url` with the fake's canary credentials in files,
@@ -128,4 +130,44 @@ fn refused_credentials_at_start_exit_2_naming_the_code_never_the_key() {
     let error = refused_start(&live_daemon(&fake.base_url, "canary-rejected-key-5d1e"));
     assert!(error.contains("-2015"), "{error}");
     assert!(!error.contains("canary-rejected-key-5d1e"), "{error}");
+}
+
+/// While an order hangs at the exchange, the first signal must wait for it
+/// (its outcome matters); a second signal is the operator insisting, and
+/// exits at once with 130.
+#[test]
+fn a_second_signal_forces_exit_130_while_an_order_is_in_flight() {
+    let (Some(info), Some(csv)) = (data_file(EXCHANGE_INFO), data_file(BTC_1M)) else {
+        return;
+    };
+    let fake = FakeBinance::exchange(std::fs::read_to_string(info).unwrap());
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(csv).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    fake.serve_csv_klines("BTCUSDT", &text, 40);
+    fake.push_fault(Fault::SlowAfterExecuting(std::time::Duration::from_secs(
+        60,
+    )));
+    let mut daemon = live_daemon(&fake.base_url, FAKE_API_KEY);
+    daemon
+        .env("TRADEBOT__EXCHANGE__REQUEST_TIMEOUT_MS", "120000")
+        .env("TRADEBOT__TRADING__SHUTDOWN_TIMEOUT_MS", "9000");
+
+    let mut running = daemon.spawn(["run", "--mode", "live"]);
+    running.wait_for_message("Order sent");
+    running.signal(Signal::SIGINT);
+    running.wait_for_message("Shutdown requested; finishing the trade in flight");
+    running.signal(Signal::SIGTERM);
+    let finished = running.finish();
+
+    assert_eq!(finished.code(), 130, "{finished}");
+    let forced = finished.with_message("Second signal; exiting now without waiting");
+    assert_eq!(forced.len(), 1, "{finished}");
+    assert_eq!(forced[0]["level"], "WARN");
+    assert_eq!(forced[0]["signal"], "SIGTERM");
+    assert!(
+        finished.with_message("Shutdown complete").is_empty(),
+        "{finished}"
+    );
 }

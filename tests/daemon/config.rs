@@ -71,6 +71,10 @@ fn a_log_level_that_is_not_a_level_stops_start_up() {
     let error = single_error(&start(&daemon));
 
     assert!(error.contains("\"loud\""), "{error}");
+    assert!(
+        error.contains("log.level") && error.contains("LOG_LEVEL"),
+        "{error}"
+    );
 }
 
 const KEY_CANARY: &str = "canary-check-key-a61d0f";

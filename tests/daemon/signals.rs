@@ -2,11 +2,10 @@
 //! one is a clean stop, a second one forces the exit.
 
 use std::ffi::OsStr;
-use std::process::Command;
 
 use nix::sys::signal::Signal;
 
-use crate::helpers::{BTC_1M, Daemon, data_file, find_program, json_lines};
+use crate::helpers::{BTC_1M, Daemon, data_file, json_lines};
 
 #[test]
 fn sigterm_mid_replay_stops_cleanly_with_shutdown_complete_as_the_last_line() {
@@ -41,41 +40,6 @@ fn sigterm_mid_replay_stops_cleanly_with_shutdown_complete_as_the_last_line() {
     let file = std::fs::read_to_string(daemon.log_file()).unwrap();
     let file_last = json_lines(&file).pop().unwrap();
     assert_eq!(file_last["message"], "Shutdown complete", "{file}");
-}
-
-/// Deterministic: start-up blocks opening a secret that is a FIFO nobody
-/// writes to, so the first signal cannot finish the run and only the second
-/// one can end the process.
-#[test]
-fn a_second_signal_forces_exit_130_while_the_first_cannot_finish() {
-    let Some(mkfifo) = find_program("mkfifo") else {
-        eprintln!("skipped: mkfifo not found on PATH");
-        return;
-    };
-    let mut daemon = Daemon::new();
-    let fifo = daemon.path().join("kill-switch-fifo");
-    let made = Command::new(mkfifo).arg(&fifo).status().unwrap();
-    assert!(made.success(), "mkfifo {}", fifo.display());
-    let replay = daemon.tiny_replay();
-    daemon.env("KILL_SWITCH_SECRET_FILE", &fifo);
-
-    let mut running = daemon.spawn(["run", "--replay", &replay]);
-    // The signal handlers are in place before the first line is logged.
-    running.wait_for_message("Starting tradebot");
-    running.signal(Signal::SIGINT);
-    running.wait_for_message("Shutdown requested; finishing the trade in flight");
-    running.signal(Signal::SIGTERM);
-    let finished = running.finish();
-
-    assert_eq!(finished.code(), 130, "{finished}");
-    let forced = finished.with_message("Second signal; exiting now without waiting");
-    assert_eq!(forced.len(), 1, "{finished}");
-    assert_eq!(forced[0]["level"], "WARN");
-    assert_eq!(forced[0]["signal"], "SIGTERM");
-    assert!(
-        finished.with_message("Shutdown complete").is_empty(),
-        "{finished}"
-    );
 }
 
 /// Two signals at once race the clean stop against the forced exit; either

@@ -61,10 +61,7 @@ pub(super) fn parse_row(record: &ByteRecord, symbol: &str) -> Result<Candle, Row
         volume: price_field(record, 5)?,
         close_time_ms: epoch_field(record, 6)?,
     };
-    if candle.high < candle.low {
-        let problem = format!("high {} is below low {}", candle.high, candle.low);
-        return Err(("high", problem));
-    }
+    candle.check_plausible()?;
     Ok(candle)
 }
 
