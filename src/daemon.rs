@@ -110,7 +110,7 @@ pub async fn run_until_stopped(
     });
     let credentials = match until_stopped(&mut shutdown, loading).await {
         Some(loaded) => loaded.map_err(|_| DaemonError::LoaderPanicked)??,
-        None => return Ok(stopped_during_start_up()),
+        None => return stopped_during_start_up(),
     };
     if options.replay.is_empty() {
         // A replay is a backtest: it needs no health endpoint, and leaving
@@ -136,7 +136,7 @@ pub async fn run_until_stopped(
             Some(connected) => {
                 connected.map_err(|source| DaemonError::ExchangeStart { base_url, source })?
             }
-            None => return Ok(stopped_during_start_up()),
+            None => return stopped_during_start_up(),
         };
         let client = exchange.client();
         let trader = new_trader(&config, exchange);
@@ -164,7 +164,7 @@ pub async fn run_until_stopped(
     } else {
         let candles = match until_stopped(&mut shutdown, load_replay(options.replay)).await {
             Some(loaded) => loaded?,
-            None => return Ok(stopped_during_start_up()),
+            None => return stopped_during_start_up(),
         };
         info!(candles = candles.len(), speed = %options.speed, "Replay started");
         drive(
@@ -186,12 +186,14 @@ async fn until_stopped<T>(shutdown: &mut Shutdown, work: impl Future<Output = T>
     }
 }
 
-fn stopped_during_start_up() {
+/// The clean end of a run stopped before it traded.
+fn stopped_during_start_up() -> Result<(), DaemonError> {
     info!(
         reason = "signal during start-up",
         trades_filled = 0u64,
         "Shutdown complete"
     );
+    Ok(())
 }
 
 fn new_trader<E: Exchange>(config: &Config, exchange: E) -> Trader<E, MaCrossover> {
