@@ -13,7 +13,7 @@ use tracing::error;
 use tradebot::cli::{
     Cli, Command, ConfigCommand, HealthcheckArgs, RunArgs, SecretsCommand, SecretsInitArgs,
 };
-use tradebot::commands::{healthcheck, secrets_check, secrets_init};
+use tradebot::commands::{healthcheck, print_line, secrets_check, secrets_init};
 use tradebot::config::{self, Config, ConfigSources};
 use tradebot::daemon::{self, RunOptions};
 use tradebot::secrets::SecretsManager;
@@ -82,8 +82,8 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
 fn config_check(config: &Config) -> ExitCode {
     let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
     let (report, ok) = tradebot::commands::config_check::report(config, &secrets);
-    match serde_json::to_string_pretty(&report) {
-        Ok(text) => println!("{text}"),
+    match serde_json::to_string(&report) {
+        Ok(text) => print_line(text),
         Err(err) => {
             eprintln!("cannot render the configuration: {err}");
             return ExitCode::FAILURE;
@@ -119,9 +119,8 @@ fn init_secrets(args: SecretsInitArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            println!(
-                "{}",
-                serde_json::json!({ "level": "ERROR", "error": err.to_string() })
+            print_line(
+                serde_json::json!({ "level": "ERROR", "error": telemetry::error_chain(&err) }),
             );
             ExitCode::FAILURE
         }
@@ -130,9 +129,9 @@ fn init_secrets(args: SecretsInitArgs) -> ExitCode {
 
 fn check_secrets(config: &Config) -> ExitCode {
     let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
-    let (lines, ok) = secrets_check::report(&secrets);
+    let (lines, ok) = secrets_check::report(&secrets, config.trading.mode);
     for line in lines {
-        println!("{line}");
+        print_line(line);
     }
     if ok {
         ExitCode::SUCCESS
@@ -151,10 +150,7 @@ fn check_health(config: &Config, args: HealthcheckArgs) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            println!(
-                "{}",
-                serde_json::json!({ "status": "unhealthy", "error": err.to_string() })
-            );
+            print_line(serde_json::json!({ "status": "unhealthy", "error": err.to_string() }));
             return ExitCode::FAILURE;
         }
     };

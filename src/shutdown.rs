@@ -1,4 +1,4 @@
-//! Turning SIGTERM and SIGINT into a clean stop.
+//! Turning SIGTERM, SIGINT and SIGHUP into a clean stop.
 //!
 //! The stop request is a value ([`Shutdown`]) passed to whatever must stop, so
 //! tests can request it without sending signals to the test runner. The first
@@ -61,20 +61,22 @@ impl Shutdown {
 pub fn listen_for_signals(trigger: ShutdownTrigger, log: LogWriter) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // A closed terminal sends SIGHUP, whose default would kill the daemon
+    // without its summary or the last log lines.
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         let first = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
         };
-        info!(
-            signal = first,
-            "Shutdown requested; finishing the trade in flight"
-        );
+        info!(signal = first, "Shutdown requested");
         trigger.request();
 
         let second = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
         };
         warn!(
             signal = second,

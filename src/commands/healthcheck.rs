@@ -22,21 +22,34 @@ pub fn health_url(bind: SocketAddr) -> String {
 /// Prints one JSON line; true when the daemon answered 200.
 pub async fn check(url: &str, timeout: Duration) -> bool {
     let result = async {
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
-        client.get(url).send().await?.error_for_status()
+        // No redirects: a health check that can be sent elsewhere proves
+        // nothing about this daemon.
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let reply = client.get(url).send().await?.error_for_status()?;
+        Ok::<_, reqwest::Error>((reply.status(), reply.json::<serde_json::Value>().await))
     }
     .await;
     match result {
+        Ok((status, body))
+            if !status.is_success() || !matches!(&body, Ok(b) if b["status"] == "ok") =>
+        {
+            super::print_line(json!({
+                "status": "unhealthy",
+                "url": url,
+                "error": format!("HTTP {status} without the daemon's {{\"status\":\"ok\"}} reply"),
+            }));
+            false
+        }
         Ok(_) => {
-            println!("{}", json!({ "status": "healthy", "url": url }));
+            super::print_line(json!({ "status": "healthy", "url": url }));
             true
         }
         Err(err) => {
             let error = error_chain(&err.without_url());
-            println!(
-                "{}",
-                json!({ "status": "unhealthy", "url": url, "error": error })
-            );
+            super::print_line(json!({ "status": "unhealthy", "url": url, "error": error }));
             false
         }
     }

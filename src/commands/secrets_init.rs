@@ -29,7 +29,7 @@ pub struct InitOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("cannot read from the operating system's random source: {0}")]
     Random(getrandom::Error),
@@ -81,7 +81,9 @@ pub fn run(
     emit(prepare_dir(&options.dir).map_err(io_err(&options.dir))?);
     for name in SecretName::ALL {
         let path = options.dir.join(name.as_str());
-        let replace = options.force.contains(&name);
+        let empty = fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(false);
+        // An empty placeholder is filled in when a value is at hand.
+        let replace = options.force.contains(&name) || empty;
         if path.exists() && !replace {
             let mode = fs::metadata(&path)
                 .map(|m| m.mode() & 0o7777)
@@ -92,14 +94,22 @@ pub fn run(
             continue;
         }
         let Some((value, origin)) = obtain(name, options, input, vars)? else {
+            // Compose refuses to start a stack whose secret file is missing,
+            // so an unanswered credential becomes an empty file: paper mode
+            // never reads it, live mode stops on it with a clear error.
+            if !path.exists() {
+                write_secret(&path, b"", false).map_err(io_err(&path))?;
+            }
             emit(json!({
                 "secret": name.as_str(),
                 "file": path,
-                "action": "skipped",
+                "action": "left empty",
+                "mode": "0600",
                 "hint": format!(
-                    "paper trading needs no exchange credentials; for live trading write the value to {} (mode 0600), or set {} and rerun with --non-interactive",
+                    "paper trading needs no exchange credentials; for live trading write the value to {} (mode 0600), or set {} and rerun with --non-interactive --force {}",
                     path.display(),
-                    name.env_var()
+                    name.env_var(),
+                    name.as_str()
                 ),
             }));
             continue;
@@ -125,11 +135,14 @@ pub fn run(
 fn prepare_dir(dir: &Path) -> io::Result<Value> {
     if dir.exists() {
         let mode = fs::metadata(dir)?.mode() & 0o7777;
-        let mut line = json!({ "dir": dir, "action": "kept", "mode": format!("{mode:04o}") });
-        if mode & 0o077 != 0 {
-            line["warning"] = json!(format!("others can list it; chmod 700 {}", dir.display()));
+        if mode & 0o077 == 0 {
+            return Ok(json!({ "dir": dir, "action": "kept", "mode": format!("{mode:04o}") }));
         }
-        return Ok(line);
+        // A fresh clone has secrets/ at 0755 (git keeps no modes but x).
+        fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+        return Ok(
+            json!({ "dir": dir, "action": "tightened", "mode": "0700", "was": format!("{mode:04o}") }),
+        );
     }
     fs::create_dir_all(dir)?;
     fs::set_permissions(dir, Permissions::from_mode(0o700))?;
@@ -164,30 +177,30 @@ fn obtain(
     }
 }
 
-/// Creates the file 0600 with `create_new`, so an existing file is never
-/// touched; a forced replacement is written aside and renamed over.
+/// Writes the value aside, then puts it in place in one step: a rename over
+/// the old file when replacing, a hard link (which fails if the name exists)
+/// otherwise. A failed write (a full disk) leaves no half-written secret.
 fn write_secret(path: &Path, value: &[u8], replace: bool) -> io::Result<()> {
-    let target = if replace {
-        path.with_file_name(format!(
-            ".{}.new",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ))
-    } else {
-        path.to_owned()
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&target)?;
-    // The umask can only remove bits; set the mode exactly anyway.
-    file.set_permissions(Permissions::from_mode(0o600))?;
-    file.write_all(value)?;
-    file.sync_all()?;
-    if replace {
-        fs::rename(&target, path)?;
-    }
-    Ok(())
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let aside = path.with_file_name(format!(".{name}.new"));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&aside)?;
+        // The umask can only remove bits; set the mode exactly anyway.
+        file.set_permissions(Permissions::from_mode(0o600))?;
+        file.write_all(value)?;
+        file.sync_all()?;
+        if replace {
+            fs::rename(&aside, path)
+        } else {
+            fs::hard_link(&aside, path)
+        }
+    })();
+    let _ = fs::remove_file(&aside);
+    written
 }
 
 /// Records the uid and gid that own the secret files, for compose's `user:`.

@@ -161,18 +161,29 @@ fn non_interactive_takes_credentials_from_the_environment_or_skips_them_with_a_h
 
     let without = setup(true, &[]);
     let lines = run_with(&without, "", &[]);
-    assert!(!without.options.dir.join("exchange_api_key").exists());
+    // Left empty, so compose finds the file; paper mode never reads it.
+    assert_eq!(read(&without, SecretName::ExchangeApiKey), "");
+    assert_eq!(mode(&without.options.dir.join("exchange_api_key")), 0o600);
     let skipped = lines
         .iter()
         .find(|l| l["secret"] == "exchange_api_key")
         .unwrap();
-    assert_eq!(skipped["action"], "skipped");
+    assert_eq!(skipped["action"], "left empty");
     assert!(
         skipped["hint"]
             .as_str()
             .unwrap()
             .contains("EXCHANGE_API_KEY")
     );
+
+    // A later run with the value at hand fills the empty file in.
+    let lines = run_with(&without, "", &[("EXCHANGE_API_KEY", KEY_CANARY)]);
+    assert_eq!(read(&without, SecretName::ExchangeApiKey), KEY_CANARY);
+    let filled = lines
+        .iter()
+        .find(|l| l["secret"] == "exchange_api_key")
+        .unwrap();
+    assert_eq!(filled["action"], "replaced");
 }
 
 #[test]
@@ -201,4 +212,14 @@ fn the_env_file_gets_the_owner_ids_once_and_keeps_other_lines() {
     assert!(env.starts_with("TRADEBOT_MODE=paper\n"), "{env}");
     assert_eq!(env.matches("TRADEBOT_UID=").count(), 1, "{env}");
     assert!(env.contains(&format!("TRADEBOT_UID={uid}\n")), "{env}");
+}
+
+#[test]
+fn a_folder_others_can_read_is_tightened_to_0700() {
+    let setup = setup(true, &[]);
+    fs::create_dir(&setup.options.dir).unwrap();
+    fs::set_permissions(&setup.options.dir, Permissions::from_mode(0o755)).unwrap();
+    let lines = run_with(&setup, "", &[]);
+    assert_eq!(mode(&setup.options.dir), 0o700);
+    assert_eq!(lines[0]["action"], "tightened");
 }

@@ -21,7 +21,7 @@ use crate::shutdown::Shutdown;
 pub use request_id::{REQUEST_ID_HEADER, is_valid_request_id};
 
 #[derive(Debug, thiserror::Error)]
-#[error("http.bind {addr}: cannot listen: {source}")]
+#[error("http.bind {addr}: cannot listen")]
 pub struct BindError {
     addr: SocketAddr,
     source: std::io::Error,

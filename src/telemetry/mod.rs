@@ -65,7 +65,7 @@ pub struct LogSettings {
 pub enum TelemetryError {
     #[error("log level directives {directives:?} are invalid: {reason}")]
     Directives { directives: String, reason: String },
-    #[error("log folder {path}: {source}")]
+    #[error("log folder {path}: cannot open it")]
     LogDir { path: PathBuf, source: io::Error },
     #[error("cannot start the log writer: {0}")]
     Writer(io::Error),

@@ -157,7 +157,7 @@ fn a_second_signal_forces_exit_130_while_an_order_is_in_flight() {
     let mut running = daemon.spawn(["run", "--mode", "live"]);
     running.wait_for_message("Order sent");
     running.signal(Signal::SIGINT);
-    running.wait_for_message("Shutdown requested; finishing the trade in flight");
+    running.wait_for_message("Shutdown requested");
     running.signal(Signal::SIGTERM);
     let finished = running.finish();
 

@@ -26,7 +26,7 @@ fn sigterm_mid_replay_stops_cleanly_with_shutdown_complete_as_the_last_line() {
 
     assert_eq!(finished.code(), 0, "{finished}");
     let lines = finished.json_lines();
-    let requested = &finished.with_message("Shutdown requested; finishing the trade in flight");
+    let requested = &finished.with_message("Shutdown requested");
     assert_eq!(requested.len(), 1, "{finished}");
     assert_eq!(requested[0]["signal"], "SIGTERM");
     assert!(
