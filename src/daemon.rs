@@ -288,7 +288,9 @@ async fn load_replay(specs: Vec<String>) -> Result<Vec<Candle>, DaemonError> {
     })
     .await
     .map_err(|_| DaemonError::LoaderPanicked)?;
-    Ok(replay::merge_by_time(loaded?))
+    let files = loaded?;
+    replay::check_no_overlap(&files)?;
+    Ok(replay::merge_by_time(files))
 }
 
 /// Runs the loop in its own task and stops it within `timeout` of a request.

@@ -39,6 +39,18 @@ pub enum MarketDataError {
     )]
     ReplayNoInterval { path: PathBuf },
 
+    /// Two files hold candles of the same symbol for the same time.
+    #[error(
+        "replay files {} and {} both hold {symbol} candles for the same time; replay each period once",
+        first.display(),
+        second.display()
+    )]
+    ReplayOverlap {
+        symbol: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
     /// The replay spec (`path` or `SYMBOL=path`) itself is malformed.
     #[error("replay spec {spec:?}: {problem}")]
     ReplaySpec { spec: String, problem: String },

@@ -86,6 +86,32 @@ pub fn load_replay_file(spec: &str) -> Result<ReplayFile, MarketDataError> {
     })
 }
 
+/// Refuses two files whose candles for one symbol overlap in time (the same
+/// file given twice, or two downloads of one day): merged, they would feed
+/// every candle twice and double the trades.
+pub fn check_no_overlap(files: &[ReplayFile]) -> Result<(), MarketDataError> {
+    let mut spans: Vec<(&str, i64, i64, &Path)> = files
+        .iter()
+        .filter_map(|f| {
+            let first = f.candles.first()?.open_time_ms;
+            let last = f.candles.last()?.open_time_ms;
+            Some((f.symbol.as_str(), first, last, f.path.as_path()))
+        })
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        let ((symbol, _, last, earlier), (next_symbol, first, _, later)) = (pair[0], pair[1]);
+        if symbol == next_symbol && first <= last {
+            return Err(MarketDataError::ReplayOverlap {
+                symbol: symbol.to_owned(),
+                first: earlier.to_owned(),
+                second: later.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// All candles of all files, stably ordered by close time: on a tie, the
 /// earlier file's candle comes first, so the caller's file order decides.
 pub fn merge_by_time(files: Vec<ReplayFile>) -> Vec<Candle> {

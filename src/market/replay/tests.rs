@@ -320,3 +320,24 @@ fn merge_orders_by_close_time_and_keeps_file_order_on_ties() {
         ]
     );
 }
+
+#[test]
+fn the_same_period_of_one_symbol_given_twice_is_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = "1577836800000,7195.24,7196.25,7183.14,7186.68,51.642812,1577836859999,0,0,0,0,0\n\
+                1577836860000,7187.67,7188.06,7182.44,7184.03,7.248148,1577836919999,0,0,0,0,0\n";
+    let a = dir.path().join("BTCUSDT-a.csv");
+    let b = dir.path().join("BTCUSDT-b.csv");
+    std::fs::write(&a, rows).unwrap();
+    std::fs::write(&b, rows).unwrap();
+    let files = vec![
+        load_replay_file(a.to_str().unwrap()).unwrap(),
+        load_replay_file(b.to_str().unwrap()).unwrap(),
+    ];
+    let err = check_no_overlap(&files).unwrap_err().to_string();
+    assert!(
+        err.contains("BTCUSDT-a.csv") && err.contains("BTCUSDT-b.csv"),
+        "{err}"
+    );
+    assert!(check_no_overlap(&files[..1]).is_ok());
+}
