@@ -1,16 +1,18 @@
 //! `tradebot run`: wires configuration, secrets, market data, the exchange and
 //! the trading loop, and turns a stop request into a bounded, logged shutdown.
 
+mod summary;
+
 use std::future::Future;
 use std::time::Duration;
 
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{Config, Environment, Mode};
 use crate::exchange::binance::{
     BinanceError, BinanceExchange, BinanceSettings, ClientSettings, Credentials, RestClient,
 };
-use crate::exchange::{Balances, Exchange, PaperExchange, PaperSettings};
+use crate::exchange::{Exchange, PaperExchange, PaperSettings};
 use crate::market::poller::{KlinePoller, PollerSettings};
 use crate::market::replay;
 use crate::market::replayer::{Replayer, Speed};
@@ -19,7 +21,8 @@ use crate::secrets::{SecretError, SecretName, SecretsManager};
 use crate::shutdown::{self, Shutdown};
 use crate::strategy::{DecisionSource, MaCrossover};
 use crate::telemetry::LogWriter;
-use crate::trading::{EndReason, RiskLimits, RunSummary, Trader, run_loop};
+use crate::trading::{EndReason, RiskLimits, Trader, run_loop};
+use summary::log_summary;
 
 /// What `tradebot run` was asked to do beyond the configuration.
 #[derive(Debug, Clone)]
@@ -326,53 +329,4 @@ where
         EndReason::ExchangeFailed(reason) => Err(DaemonError::ExchangeFailed(reason)),
         EndReason::ShutdownRequested | EndReason::MarketDataEnded => Ok(()),
     }
-}
-
-fn log_summary(reason: &EndReason, summary: &RunSummary) {
-    let stats = &summary.stats;
-    let realized_pnl = summary.realized_pnl.round_dp(8);
-    let fees = format_balances(&summary.fees);
-    let balances = format_balances(&summary.balances);
-    if *reason == EndReason::MarketDataEnded {
-        info!(
-            candles = stats.candles,
-            trades_filled = stats.filled,
-            trades_rejected = stats.rejected,
-            trades_unknown = stats.unknown,
-            realized_pnl = %realized_pnl,
-            fees = %fees,
-            balances = %balances,
-            equity = %format_balances(&summary.equity),
-            "Replay finished"
-        );
-    }
-    if stats.unknown > 0 {
-        error!(
-            trades_unknown = stats.unknown,
-            "Trades with unknown outcome need reconciling"
-        );
-    }
-    info!(
-        reason = match reason {
-            EndReason::ShutdownRequested => "signal",
-            EndReason::MarketDataEnded => "market data ended",
-            EndReason::ExchangeFailed(_) => "exchange failure",
-        },
-        candles = stats.candles,
-        trades_filled = stats.filled,
-        trades_rejected = stats.rejected,
-        realized_pnl = %realized_pnl,
-        fees = %fees,
-        balances = %balances,
-        "Shutdown complete"
-    );
-}
-
-/// `BTC=0.01 USDT=9928.1` — compact and greppable in one field.
-fn format_balances(balances: &Balances) -> String {
-    balances
-        .iter()
-        .map(|(asset, amount)| format!("{asset}={}", amount.normalize()))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
