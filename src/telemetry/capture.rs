@@ -8,8 +8,15 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use super::{JsonLayer, LogWriter};
 
+/// An in-memory stream for a [`LogWriter`]; clones share the bytes.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -297,19 +297,7 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_reported_once_with_the_exact_count_and_stdout_keeps_every_line() {
-        use std::sync::Mutex;
-
-        #[derive(Clone, Default)]
-        struct Capture(Arc<Mutex<Vec<u8>>>);
-        impl Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
+        use crate::telemetry::capture::Capture;
 
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/dev/full", dir.path().join(super::super::FILE_NAME)).unwrap();
@@ -322,7 +310,7 @@ mod tests {
         assert!(writer.flush(Duration::from_secs(5)));
 
         assert_eq!(writer.lines_lost(), 25);
-        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let text = capture.text();
         let notices: Vec<&str> = text
             .lines()
             .filter(|l| l.contains("Log file write failed"))

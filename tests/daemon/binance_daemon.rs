@@ -33,6 +33,19 @@ fn live_daemon(base_url: &str, api_key: &str) -> Daemon {
     daemon
 }
 
+/// The fake exchange serving the real BTCUSDT 1m candles, or `None` (the
+/// test skips) when ../shared/data is absent.
+fn fake_trading_btc() -> Option<FakeBinance> {
+    let (info, csv) = (data_file(EXCHANGE_INFO)?, data_file(BTC_1M)?);
+    let fake = FakeBinance::exchange(std::fs::read_to_string(info).unwrap());
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(csv).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    fake.serve_csv_klines("BTCUSDT", &text, 40);
+    Some(fake)
+}
+
 fn assert_no_secrets(text: &str) {
     for needle in [FAKE_API_KEY, FAKE_API_SECRET, "signature="] {
         assert!(!text.contains(needle), "{needle:?} found in:\n{text}");
@@ -41,15 +54,9 @@ fn assert_no_secrets(text: &str) {
 
 #[test]
 fn live_mode_trades_on_the_fake_with_correlated_client_lines_and_stops_cleanly() {
-    let (Some(info), Some(csv)) = (data_file(EXCHANGE_INFO), data_file(BTC_1M)) else {
+    let Some(fake) = fake_trading_btc() else {
         return;
     };
-    let fake = FakeBinance::exchange(std::fs::read_to_string(info).unwrap());
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(csv).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    fake.serve_csv_klines("BTCUSDT", &text, 40);
     let daemon = live_daemon(&fake.base_url, FAKE_API_KEY);
 
     let mut running = daemon.spawn(["run", "--mode", "live"]);
@@ -137,15 +144,9 @@ fn refused_credentials_at_start_exit_2_naming_the_code_never_the_key() {
 /// exits at once with 130.
 #[test]
 fn a_second_signal_forces_exit_130_while_an_order_is_in_flight() {
-    let (Some(info), Some(csv)) = (data_file(EXCHANGE_INFO), data_file(BTC_1M)) else {
+    let Some(fake) = fake_trading_btc() else {
         return;
     };
-    let fake = FakeBinance::exchange(std::fs::read_to_string(info).unwrap());
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(csv).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    fake.serve_csv_klines("BTCUSDT", &text, 40);
     fake.push_fault(Fault::SlowAfterExecuting(std::time::Duration::from_secs(
         60,
     )));
