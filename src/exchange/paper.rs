@@ -14,7 +14,7 @@ use super::{
     Balances, Exchange, ExchangeError, Fill, OrderReport, OrderRequest, OrderStatus, Side,
     split_symbol,
 };
-use crate::market::Candle;
+use crate::market::{Candle, record_close};
 
 /// Decimal places of paper prices and fees, as Binance spot quotes them.
 const PRICE_DP: u32 = 8;
@@ -132,7 +132,7 @@ impl Exchange for PaperExchange {
     }
 
     fn on_candle(&mut self, candle: &Candle) {
-        self.marks.insert(candle.symbol.clone(), candle.close);
+        record_close(&mut self.marks, candle);
     }
 
     async fn place_market_order(

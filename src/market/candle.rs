@@ -1,5 +1,7 @@
 //! The candle (kline) every market-data source produces and the strategy consumes.
 
+use std::collections::HashMap;
+
 use rust_decimal::Decimal;
 
 /// The range a traded price may fall in. Binance spot ticks go down to 1e-8,
@@ -25,6 +27,17 @@ pub struct Candle {
     pub close: Decimal,
     /// Base-asset volume.
     pub volume: Decimal,
+}
+
+/// Records a candle's close as its symbol's latest price, in place: on the
+/// trading loop's path, so the symbol key is allocated once, not per candle.
+pub fn record_close(latest: &mut HashMap<String, Decimal>, candle: &Candle) {
+    match latest.get_mut(&candle.symbol) {
+        Some(price) => *price = candle.close,
+        None => {
+            latest.insert(candle.symbol.clone(), candle.close);
+        }
+    }
 }
 
 impl Candle {

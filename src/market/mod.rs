@@ -14,7 +14,7 @@ pub mod replayer;
 
 use std::future::Future;
 
-pub use candle::{Candle, MAX_PRICE, MIN_PRICE};
+pub use candle::{Candle, MAX_PRICE, MIN_PRICE, record_close};
 pub use error::MarketDataError;
 pub use klines_json::parse_klines;
 

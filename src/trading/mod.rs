@@ -9,13 +9,13 @@ mod execute;
 mod portfolio;
 pub mod risk;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use tracing::{debug, info};
 
 use crate::exchange::{Balances, Exchange, split_symbol};
-use crate::market::{Candle, CandleSource, MarketEvent};
+use crate::market::{Candle, CandleSource, MarketEvent, record_close};
 use crate::shutdown::Shutdown;
 use crate::strategy::{Action, DecisionSource};
 
@@ -40,7 +40,7 @@ pub struct Trader<E, D> {
     portfolio: Portfolio,
     order_notional: Decimal,
     min_confidence: f64,
-    marks: BTreeMap<String, Decimal>,
+    marks: HashMap<String, Decimal>,
     stats: TradeStats,
     /// Set when the exchange reported a failure only a person can fix.
     fatal: Option<String>,
@@ -72,7 +72,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             portfolio: Portfolio::default(),
             order_notional,
             min_confidence,
-            marks: BTreeMap::new(),
+            marks: HashMap::new(),
             stats: TradeStats::default(),
             fatal: None,
         }
@@ -91,7 +91,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
     pub fn warm_up(&mut self, candles: &[Candle]) {
         for candle in candles {
             self.exchange.on_candle(candle);
-            self.marks.insert(candle.symbol.clone(), candle.close);
+            record_close(&mut self.marks, candle);
             self.strategy.on_candle(candle);
         }
         if let Some(last) = candles.last() {
@@ -102,7 +102,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
     pub async fn on_candle(&mut self, candle: &Candle) {
         self.stats.candles += 1;
         self.exchange.on_candle(candle);
-        self.marks.insert(candle.symbol.clone(), candle.close);
+        record_close(&mut self.marks, candle);
         let decision = self.strategy.on_candle(candle);
         if decision.action == Action::Hold {
             return;
@@ -133,10 +133,14 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
     pub async fn summary(&mut self) -> RunSummary {
         let balances = self.exchange.balances().await.unwrap_or_default();
         let mut equity = Balances::new();
+        // In symbol order, so an asset quoted in two symbols is valued the
+        // same way on every run.
+        let mut marks: Vec<(&String, &Decimal)> = self.marks.iter().collect();
+        marks.sort();
         for (asset, amount) in &balances {
             // Value each asset in the quote of the symbol it trades in; an
             // asset with no symbol (the quote itself) counts at face value.
-            let priced = self.marks.iter().find_map(|(symbol, price)| {
+            let priced = marks.iter().find_map(|(symbol, price)| {
                 let (base, quote) = split_symbol(symbol)?;
                 (base == asset).then(|| (quote.to_owned(), *amount * *price))
             });

@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 
 use super::{Balances, Exchange, ExchangeError, OrderReport, OrderRequest};
 use crate::config::{Config, Environment};
-use crate::market::Candle;
+use crate::market::{Candle, record_close};
 
 pub use client::{ClientSettings, Credentials, RestClient};
 pub use error::BinanceError;
@@ -116,7 +116,7 @@ impl Exchange for BinanceExchange {
     }
 
     fn on_candle(&mut self, candle: &Candle) {
-        self.last_close.insert(candle.symbol.clone(), candle.close);
+        record_close(&mut self.last_close, candle);
     }
 
     async fn place_market_order(
