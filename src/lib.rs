@@ -18,6 +18,7 @@ pub mod http;
 pub mod market;
 pub mod secrets;
 pub mod shutdown;
+pub mod store;
 pub mod strategy;
 pub mod telemetry;
 pub mod trading;

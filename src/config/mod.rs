@@ -152,15 +152,22 @@ pub struct HttpConfig {
     pub bind: std::net::SocketAddr,
 }
 
-/// Where the store lives. The password is the `db_password` secret.
+/// Where the store lives. `DATABASE_URL`, when set, wins over all of this;
+/// the PostgreSQL password is the `db_password` secret, never a setting.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Empty: the embedded default.
+    /// The embedded SQLite file, used while `host` is empty.
+    pub sqlite_path: PathBuf,
+    /// PostgreSQL's host; empty keeps the embedded SQLite file.
     pub host: String,
     pub port: u16,
     pub user: String,
     pub name: String,
+    /// The longest one statement, or a wait for a connection, may take.
+    pub timeout_ms: u64,
+    /// The longest wait between retries while the database is away.
+    pub max_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

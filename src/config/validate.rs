@@ -200,6 +200,21 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         "database.user",
         "database.user and database.name are needed when database.host is set",
     );
+    require(
+        !d.sqlite_path.as_os_str().is_empty(),
+        "database.sqlite_path",
+        "must not be empty",
+    );
+    require(
+        (100..=60_000).contains(&d.timeout_ms),
+        "database.timeout_ms",
+        "must be between 100 and 60000",
+    );
+    require(
+        (d.timeout_ms..=3_600_000).contains(&d.max_backoff_ms),
+        "database.max_backoff_ms",
+        "must be between database.timeout_ms and 3600000",
+    );
 
     let l = &config.log;
     require(l.max_files >= 1, "log.max_files", "must be at least 1");

@@ -1,0 +1,223 @@
+//! The record of what the daemon did with money: runs, decisions, trades
+//! with their fills, kill-switch events, and the balances and positions it
+//! last saw. Logs are for diagnosis; this is the record.
+//!
+//! Two backends behind one [`Store`]: SQLite (the embedded default, a file
+//! created on first start) and PostgreSQL (the compose stack). Both run the
+//! same SQL text; only how a decimal travels differs (TEXT in SQLite, whose
+//! NUMERIC affinity would round it, NUMERIC in PostgreSQL), so each query is
+//! written once and expanded per backend by [`with_pool!`]. Migrations are
+//! embedded in the binary and applied on connect.
+
+mod error;
+mod reads;
+mod records;
+mod target;
+mod values;
+mod writes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use error::StoreError;
+pub use records::{
+    DecisionRecord, FillRecord, KillSwitchAction, KillSwitchEvent, KillSwitchSource,
+    PositionRecord, RunStart, TradeFilter, TradeIntent, TradeRecord, TradeResult, TradeStatus, now,
+};
+pub use target::DatabaseTarget;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections per pool: the trading loop writes one statement at a time;
+/// the rest serve `tradebot trades` and the HTTP API's reads.
+const MAX_CONNECTIONS: u32 = 4;
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool and, when asked,
+/// `$v` to its value conversions (`values::sqlite` or `values::postgres`).
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+    ($store:expr, |$pool:ident, $v:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => {
+                use $crate::store::values::sqlite as $v;
+                $body
+            }
+            $crate::store::Pool::Postgres($pool) => {
+                use $crate::store::values::postgres as $v;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    /// The target without its password, for errors.
+    target: Arc<str>,
+    /// The longest any one statement (or connection wait) may take.
+    timeout: Duration,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file and its folder when missing) and
+    /// applies any migration the database has not seen.
+    pub async fn open(target: &DatabaseTarget, timeout: Duration) -> Result<Self, StoreError> {
+        let store = Self::connect(target, timeout).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(target: &DatabaseTarget, timeout: Duration) -> Result<Self, StoreError> {
+        let connect_err = |source| StoreError::Connect {
+            target: target.to_string(),
+            source,
+        };
+        let pool = match target {
+            DatabaseTarget::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                        path: parent.to_owned(),
+                        source,
+                    })?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    // WAL lets readers (`tradebot trades`, the dashboard)
+                    // work beside the daemon's writes.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(timeout)
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(MAX_CONNECTIONS)
+                    .acquire_timeout(timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_err)?;
+                Pool::Sqlite(pool)
+            }
+            DatabaseTarget::Postgres { options, .. } => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(MAX_CONNECTIONS)
+                    .acquire_timeout(timeout)
+                    .connect_with((**options).clone())
+                    .await
+                    .map_err(connect_err)?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Store {
+            pool,
+            target: target.to_string().into(),
+            timeout,
+        })
+    }
+
+    /// Applies the embedded migrations; returns the versions applied now.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        let migrate_err = |source| StoreError::Migrate {
+            target: self.target.to_string(),
+            source,
+        };
+        let migrator = match &self.pool {
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        let before = self.applied_migrations(migrator).await?;
+        with_pool!(self, |pool| migrator.run(pool).await).map_err(migrate_err)?;
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|version| !before.contains(version))
+            .collect())
+    }
+
+    async fn applied_migrations(&self, migrator: &Migrator) -> Result<Vec<i64>, StoreError> {
+        let table = &migrator.table_name;
+        let listed = with_pool!(self, |pool| async {
+            let mut conn = pool.acquire().await?;
+            conn.ensure_migrations_table(table).await?;
+            conn.list_applied_migrations(table).await
+        }
+        .await);
+        let applied = listed.map_err(|source| StoreError::Migrate {
+            target: self.target.to_string(),
+            source,
+        })?;
+        Ok(applied.into_iter().map(|m| m.version).collect())
+    }
+
+    /// One round trip: is the database there?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", async {
+            with_pool!(self, |pool| sqlx::query("SELECT 1")
+                .execute(pool)
+                .await
+                .map(drop))
+        })
+        .await
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The target, without any password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Closes every connection, waiting for statements in flight.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await);
+    }
+
+    /// Runs one database operation within the store's timeout.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        work: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(StoreError::Query {
+                operation,
+                target: self.target.to_string(),
+                source,
+            }),
+            Err(_) => Err(StoreError::Timeout {
+                operation,
+                target: self.target.to_string(),
+                timeout: self.timeout,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

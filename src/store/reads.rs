@@ -1,0 +1,162 @@
+//! Reads: what `tradebot trades`, start-up reconciliation, the kill switch
+//! and the tests ask of the store.
+
+use sqlx::Row;
+
+use super::values::parse;
+use super::{
+    FillRecord, KillSwitchAction, KillSwitchEvent, KillSwitchSource, Store, StoreError,
+    TradeFilter, TradeRecord, TradeStatus, with_pool,
+};
+
+const TRADE_COLUMNS: &str = "trade_id, correlation_id, run_id, account, symbol, side, quantity, \
+     price, status, status_reason, client_order_id, exchange_order_id, executed_quantity, \
+     average_price, created_at, updated_at";
+
+/// Builds a [`TradeRecord`] (without fills) from a row of `TRADE_COLUMNS`.
+macro_rules! trade_from_row {
+    ($row:expr, $v:ident) => {
+        TradeRecord {
+            trade_id: $row.try_get("trade_id")?,
+            correlation_id: $row.try_get("correlation_id")?,
+            run_id: $row.try_get("run_id")?,
+            account: $row.try_get("account")?,
+            symbol: $row.try_get("symbol")?,
+            side: $row.try_get("side")?,
+            quantity: $v::get_dec(&$row, "quantity")?,
+            price: $v::get_dec(&$row, "price")?,
+            status: parse::<TradeStatus, _>(&$row, "status")?,
+            status_reason: $row.try_get("status_reason")?,
+            client_order_id: $row.try_get("client_order_id")?,
+            exchange_order_id: $row.try_get("exchange_order_id")?,
+            executed_quantity: $v::get_opt_dec(&$row, "executed_quantity")?,
+            average_price: $v::get_opt_dec(&$row, "average_price")?,
+            created_at: $row.try_get("created_at")?,
+            updated_at: $row.try_get("updated_at")?,
+            fills: Vec::new(),
+        }
+    };
+}
+
+impl Store {
+    /// The most recent trades matching `filter`, oldest first (like a log's
+    /// tail), each with its fills.
+    pub async fn trades(&self, filter: &TradeFilter) -> Result<Vec<TradeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TRADE_COLUMNS} FROM trades \
+             WHERE ($1 IS NULL OR symbol = $1) AND ($2 IS NULL OR created_at >= $2) \
+             ORDER BY created_at DESC, trade_id DESC LIMIT $3"
+        );
+        let mut trades = self
+            .timed("trade query", async {
+                with_pool!(self, |pool, v| {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(&filter.symbol)
+                        .bind(filter.since)
+                        .bind(i64::from(filter.limit))
+                        .fetch_all(pool)
+                        .await?;
+                    let mut trades = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        trades.push(trade_from_row!(row, v));
+                    }
+                    Ok(trades)
+                })
+            })
+            .await?;
+        trades.reverse();
+        for trade in &mut trades {
+            trade.fills = self.fills(&trade.trade_id).await?;
+        }
+        Ok(trades)
+    }
+
+    /// Trades of `account` left `PENDING` or `UNKNOWN` by earlier runs:
+    /// their orders may exist on the exchange.
+    pub async fn unresolved_trades(
+        &self,
+        account: &str,
+        current_run_id: &str,
+    ) -> Result<Vec<TradeRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {TRADE_COLUMNS} FROM trades \
+             WHERE account = $1 AND run_id <> $2 AND status IN ('PENDING', 'UNKNOWN') \
+             ORDER BY created_at, trade_id"
+        );
+        self.timed("unresolved trade query", async {
+            with_pool!(self, |pool, v| {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(account)
+                    .bind(current_run_id)
+                    .fetch_all(pool)
+                    .await?;
+                let mut trades = Vec::with_capacity(rows.len());
+                for row in rows {
+                    trades.push(trade_from_row!(row, v));
+                }
+                Ok(trades)
+            })
+        })
+        .await
+    }
+
+    pub async fn fills(&self, trade_id: &str) -> Result<Vec<FillRecord>, StoreError> {
+        self.timed("fill query", async {
+            with_pool!(self, |pool, v| {
+                let rows = sqlx::query(
+                    "SELECT price, quantity, fee, fee_asset FROM fills \
+                     WHERE trade_id = $1 ORDER BY seq",
+                )
+                .bind(trade_id)
+                .fetch_all(pool)
+                .await?;
+                let mut fills = Vec::with_capacity(rows.len());
+                for row in rows {
+                    fills.push(FillRecord {
+                        price: v::get_dec(&row, "price")?,
+                        quantity: v::get_dec(&row, "quantity")?,
+                        fee: v::get_dec(&row, "fee")?,
+                        fee_asset: row.try_get("fee_asset")?,
+                    });
+                }
+                Ok(fills)
+            })
+        })
+        .await
+    }
+
+    /// The latest kill-switch event, which is the switch's state; `None`
+    /// when it was never used.
+    pub async fn kill_switch(&self) -> Result<Option<KillSwitchEvent>, StoreError> {
+        self.timed("kill-switch query", async {
+            with_pool!(self, |pool| {
+                let row = sqlx::query(
+                    "SELECT event_id, action, reason, source, request_id, at \
+                     FROM kill_switch_events ORDER BY at DESC, event_id DESC LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?;
+                row.map(|row| {
+                    let action: String = row.try_get("action")?;
+                    let source: String = row.try_get("source")?;
+                    Ok(KillSwitchEvent {
+                        event_id: row.try_get("event_id")?,
+                        action: KillSwitchAction::parse(&action)
+                            .ok_or_else(|| decode_error("kill_switch_events.action", &action))?,
+                        reason: row.try_get("reason")?,
+                        source: KillSwitchSource::parse(&source)
+                            .ok_or_else(|| decode_error("kill_switch_events.source", &source))?,
+                        request_id: row.try_get("request_id")?,
+                        at: row.try_get("at")?,
+                    })
+                })
+                .transpose()
+            })
+        })
+        .await
+    }
+}
+
+fn decode_error(column: &str, found: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("column {column} holds {found:?}").into())
+}
