@@ -41,6 +41,32 @@ pub enum Command {
     /// Ask the running daemon whether it is healthy (the container's
     /// HEALTHCHECK); exits 0 when it answers.
     Healthcheck(HealthcheckArgs),
+    /// Print recent trades from the database, oldest first, one JSON object
+    /// per line (for jq), each with its fills and correlation_id.
+    Trades(TradesArgs),
+    /// Manage the database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the schema migrations the database has not seen (the daemon
+    /// also applies them when it starts).
+    Migrate,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TradesArgs {
+    /// Only this symbol, e.g. BTCUSDT.
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Only trades created at or after this RFC 3339 time or UTC date.
+    #[arg(long, value_parser = crate::commands::database::parse_since)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The most recent this many.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,9 +11,10 @@ use clap::Parser;
 use tracing::error;
 
 use tradebot::cli::{
-    Cli, Command, ConfigCommand, HealthcheckArgs, RunArgs, SecretsCommand, SecretsInitArgs,
+    Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs, RunArgs, SecretsCommand,
+    SecretsInitArgs, TradesArgs,
 };
-use tradebot::commands::{healthcheck, print_line, secrets_check, secrets_init};
+use tradebot::commands::{database, healthcheck, print_line, secrets_check, secrets_init};
 use tradebot::config::{self, Config, ConfigSources};
 use tradebot::daemon::{self, RunOptions};
 use tradebot::secrets::SecretsManager;
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
         Some(Command::Secrets(SecretsCommand::Init(args))) => init_secrets(args),
         Some(Command::Secrets(SecretsCommand::Check)) => check_secrets(&config),
         Some(Command::Healthcheck(args)) => check_health(&config, args),
+        Some(Command::Trades(args)) => print_trades(&config, args),
+        Some(Command::Db(DbCommand::Migrate)) => migrate_database(&config),
         Some(Command::Run(args)) => run(config, args),
         None => run(config, RunArgs::default()),
     }
@@ -81,7 +84,12 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
 
 fn config_check(config: &Config) -> ExitCode {
     let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
-    let (report, ok) = tradebot::commands::config_check::report(config, &secrets);
+    let database_url = match tradebot::store::database_url_from_env() {
+        Ok(url) => url,
+        Err(err) => return command_failed("Configuration invalid", &err, true),
+    };
+    let (report, ok) =
+        tradebot::commands::config_check::report(config, &secrets, database_url.as_ref());
     match serde_json::to_string(&report) {
         Ok(text) => print_line(text),
         Err(err) => {
@@ -162,8 +170,67 @@ fn check_health(config: &Config, args: HealthcheckArgs) -> ExitCode {
     }
 }
 
+fn print_trades(config: &Config, args: TradesArgs) -> ExitCode {
+    let filter = tradebot::store::TradeFilter {
+        symbol: args.symbol,
+        since: args.since,
+        limit: args.limit,
+    };
+    let result = block_on(database::trades(config, &filter));
+    match result {
+        Ok(Ok(trades)) => {
+            for trade in trades {
+                print_line(trade);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(err)) => {
+            let setting = matches!(&err, database::TradesError::Store(e) if e.is_setting());
+            command_failed("Cannot read the trades", &err, setting)
+        }
+        Err(err) => command_failed("Cannot start the async runtime", &err, false),
+    }
+}
+
+fn migrate_database(config: &Config) -> ExitCode {
+    match block_on(database::migrate(config)) {
+        Ok(Ok(report)) => {
+            print_line(report);
+            ExitCode::SUCCESS
+        }
+        Ok(Err(err)) => command_failed("Database migration failed", &err, err.is_setting()),
+        Err(err) => command_failed("Cannot start the async runtime", &err, false),
+    }
+}
+
+/// Runs a command's future on a small runtime of its own.
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> io::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(work))
+}
+
+/// One ERROR log line naming what failed; exit 2 for a bad setting, 1
+/// otherwise.
+fn command_failed(message: &str, err: &dyn std::error::Error, setting: bool) -> ExitCode {
+    log_error(message, err);
+    if setting {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Reports an error from before logging is configured as one JSON line.
 fn fatal_before_logging(message: &str, err: &dyn std::error::Error) -> ExitCode {
+    log_error(message, err);
+    ExitCode::from(2)
+}
+
+/// One ERROR line in the daemon's JSON shape, from a command that has no
+/// logging of its own.
+fn log_error(message: &str, err: &dyn std::error::Error) {
     let detail = telemetry::error_chain(err);
     match telemetry::init_bootstrap() {
         Ok(guard) => {
@@ -173,5 +240,4 @@ fn fatal_before_logging(message: &str, err: &dyn std::error::Error) -> ExitCode 
         // A logger already installed (cannot happen in the binary): stderr.
         Err(_) => eprintln!("{message}: {detail}"),
     }
-    ExitCode::from(2)
 }

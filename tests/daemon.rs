@@ -15,6 +15,8 @@ mod binance_daemon;
 mod config;
 #[path = "daemon/container.rs"]
 mod container;
+#[path = "daemon/database.rs"]
+mod database;
 #[path = "daemon/live_data.rs"]
 mod live_data;
 #[path = "daemon/replay.rs"]

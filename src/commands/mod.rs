@@ -2,6 +2,7 @@
 //! exit status. None of them ever prints a secret value.
 
 pub mod config_check;
+pub mod database;
 pub mod healthcheck;
 pub mod secrets_check;
 pub mod secrets_init;

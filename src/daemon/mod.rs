@@ -1,6 +1,7 @@
 //! `tradebot run`: wires configuration, secrets, market data, the exchange and
 //! the trading loop, and turns a stop request into a bounded, logged shutdown.
 
+mod records;
 mod summary;
 
 use std::future::Future;
@@ -19,9 +20,11 @@ use crate::market::replayer::{Replayer, Speed};
 use crate::market::{Candle, CandleSource, MarketDataError};
 use crate::secrets::{SecretError, SecretName, SecretsManager};
 use crate::shutdown::{self, Shutdown};
+use crate::store::{Store, StoreError};
 use crate::strategy::{DecisionSource, MaCrossover};
 use crate::telemetry::LogWriter;
-use crate::trading::{EndReason, RiskLimits, Trader, run_loop};
+use crate::trading::{EndReason, Recorder, RiskLimits, Trader, run_loop};
+use secrecy::SecretString;
 use summary::log_summary;
 
 /// What `tradebot run` was asked to do beyond the configuration.
@@ -38,6 +41,8 @@ pub enum DaemonError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     MarketData(#[from] MarketDataError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("live trading needs live market data; --replay runs only in paper mode")]
     LiveReplay,
     /// The exchange could not be reached, refused the credentials, or lacks
@@ -70,6 +75,7 @@ impl DaemonError {
         match self {
             DaemonError::Secret(_)
             | DaemonError::MarketData(_)
+            | DaemonError::Store(_)
             | DaemonError::LiveReplay
             | DaemonError::ExchangeStart { .. }
             | DaemonError::Http(_)
@@ -111,10 +117,28 @@ pub async fn run_until_stopped(
     let loading = tokio::task::spawn_blocking(move || {
         load_secrets(&SecretsManager::from_process_env_in(secrets_dir), mode)
     });
-    let credentials = match until_stopped(&mut shutdown, loading).await {
+    let secrets = match until_stopped(&mut shutdown, loading).await {
         Some(loaded) => loaded.map_err(|_| DaemonError::LoaderPanicked)??,
         None => return stopped_during_start_up(),
     };
+    let store = match records::open_store(&config, secrets.db_password, &mut shutdown).await? {
+        Some(store) => store,
+        None => return stopped_during_start_up(),
+    };
+    let result = trade(config, options, secrets.credentials, &store, &mut shutdown).await;
+    store.close().await;
+    result
+}
+
+/// Everything after the store is open: the exchange, the market data and
+/// the loop.
+async fn trade(
+    config: Config,
+    options: RunOptions,
+    credentials: Option<Credentials>,
+    store: &Store,
+    shutdown: &mut Shutdown,
+) -> Result<(), DaemonError> {
     if options.replay.is_empty() {
         // A replay is a backtest: it needs no health endpoint, and leaving
         // the port alone lets it run beside a live daemon.
@@ -135,15 +159,15 @@ pub async fn run_until_stopped(
             Environment::Testnet => info!(base_url = %base_url, "Trading on Binance testnet"),
         }
         let connecting = BinanceExchange::connect(settings, &credentials);
-        let exchange = match until_stopped(&mut shutdown, connecting).await {
+        let exchange = match until_stopped(shutdown, connecting).await {
             Some(connected) => {
                 connected.map_err(|source| DaemonError::ExchangeStart { base_url, source })?
             }
             None => return stopped_during_start_up(),
         };
         let client = exchange.client();
-        let trader = new_trader(&config, exchange);
-        return trade_on_live_data(&config, trader, client, &mut shutdown, timeout).await;
+        let trader = new_trader(&config, exchange, store, "live").await?;
+        return trade_on_live_data(&config, trader, client, shutdown, timeout).await;
     }
 
     let exchange = PaperExchange::new(PaperSettings {
@@ -151,8 +175,8 @@ pub async fn run_until_stopped(
         fee_rate: config.paper.fee_rate,
         slippage_bps: config.paper.slippage_bps,
     });
-    let trader = new_trader(&config, exchange);
     if options.replay.is_empty() {
+        let trader = new_trader(&config, exchange, store, "live").await?;
         let client = RestClient::public(ClientSettings {
             base_url: config.market_data.base_url.trim_end_matches('/').to_owned(),
             request_timeout: Duration::from_millis(config.market_data.request_timeout_ms),
@@ -163,17 +187,18 @@ pub async fn run_until_stopped(
             base_url: config.market_data.base_url.clone(),
             source,
         })?;
-        trade_on_live_data(&config, trader, client, &mut shutdown, timeout).await
+        trade_on_live_data(&config, trader, client, shutdown, timeout).await
     } else {
-        let candles = match until_stopped(&mut shutdown, load_replay(options.replay)).await {
+        let candles = match until_stopped(shutdown, load_replay(options.replay)).await {
             Some(loaded) => loaded?,
             None => return stopped_during_start_up(),
         };
+        let trader = new_trader(&config, exchange, store, "replay").await?;
         info!(candles = candles.len(), speed = %options.speed, "Replay started");
         drive(
             Replayer::new(candles, options.speed),
             trader,
-            &mut shutdown,
+            shutdown,
             timeout,
         )
         .await
@@ -199,14 +224,42 @@ fn stopped_during_start_up() -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn new_trader<E: Exchange>(config: &Config, exchange: E) -> Trader<E, MaCrossover> {
-    Trader::new(
+/// Builds the trader on its own record: opens the run, honours an active
+/// kill switch, and reconciles what earlier runs left unresolved.
+async fn new_trader<E: Exchange>(
+    config: &Config,
+    exchange: E,
+    store: &Store,
+    market_data: &str,
+) -> Result<Trader<E, MaCrossover>, DaemonError> {
+    // A replay is a backtest: its trades are kept apart from paper trading
+    // on live data, and reconciling one never touches the other.
+    let account = match market_data {
+        "replay" => "replay",
+        _ => exchange.name(),
+    };
+    let run_id = records::start_run(store, config, market_data, account).await?;
+    let recorder = Recorder::new(
+        store.clone(),
+        run_id,
+        account.to_owned(),
+        Duration::from_millis(config.database.max_backoff_ms),
+    );
+    let mut trader = Trader::new(
         exchange,
         MaCrossover::new(config.strategy.fast_period, config.strategy.slow_period),
         RiskLimits::new(&config.risk),
         config.trading.order_notional,
         config.strategy.min_confidence,
-    )
+        recorder,
+    );
+    if let Some(event) = records::kill_switch(store).await?
+        && event.is_active()
+    {
+        trader.halt(event.reason);
+    }
+    trader.reconcile_unresolved().await;
+    Ok(trader)
 }
 
 /// Polls klines through `client` (the exchange's own in live mode, so both
@@ -243,12 +296,18 @@ async fn trade_on_live_data<E: Exchange + 'static>(
     drive(source, trader, shutdown, timeout).await
 }
 
+/// The secrets a run uses, each loaded once.
+struct RunSecrets {
+    /// Both exchange credentials, in live mode.
+    credentials: Option<Credentials>,
+    db_password: Option<SecretString>,
+}
+
 /// Loads the secrets the mode needs (a missing one is fatal) and validates
 /// the optional ones that are present (a broken one is fatal too: a secret
-/// that was meant to be there must never be silently skipped). Returns the
-/// exchange credentials, loaded once, in live mode.
-fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<Option<Credentials>, SecretError> {
-    let (mut api_key, mut api_secret) = (None, None);
+/// that was meant to be there must never be silently skipped).
+fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<RunSecrets, SecretError> {
+    let (mut api_key, mut api_secret, mut db_password) = (None, None, None);
     for name in SecretName::ALL {
         let exchange_credential = matches!(
             name,
@@ -262,7 +321,8 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<Option<Credentia
             Ok(loaded) => match name {
                 SecretName::ExchangeApiKey => api_key = Some(loaded.value),
                 SecretName::ExchangeApiSecret => api_secret = Some(loaded.value),
-                SecretName::KillSwitchSecret | SecretName::DbPassword => {}
+                SecretName::DbPassword => db_password = Some(loaded.value),
+                SecretName::KillSwitchSecret => {}
             },
             Err(err) if err.is_not_found() && !exchange_credential => {
                 info!(
@@ -273,12 +333,16 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<Option<Credentia
             Err(err) => return Err(err),
         }
     }
-    Ok(api_key
+    let credentials = api_key
         .zip(api_secret)
         .map(|(api_key, api_secret)| Credentials {
             api_key,
             api_secret,
-        }))
+        });
+    Ok(RunSecrets {
+        credentials,
+        db_password,
+    })
 }
 
 async fn load_replay(specs: Vec<String>) -> Result<Vec<Candle>, DaemonError> {
@@ -311,7 +375,8 @@ where
     let mut loop_shutdown = shutdown.clone();
     let mut task = tokio::spawn(async move {
         let reason = run_loop(&mut source, &mut trader, &mut loop_shutdown).await;
-        (reason, trader.summary().await)
+        let summary = trader.finish(&reason).await;
+        (reason, summary)
     });
     let joined = tokio::select! {
         joined = &mut task => joined,

@@ -59,6 +59,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A setting is wrong (`DATABASE_URL`, the password secret): exit 2,
+    /// like any other bad configuration.
+    pub fn is_setting(&self) -> bool {
+        matches!(
+            self,
+            StoreError::ShellSubstitution
+                | StoreError::UnsupportedUrl { .. }
+                | StoreError::InvalidUrl { .. }
+                | StoreError::UrlNotUtf8
+                | StoreError::Secret(_)
+        )
+    }
+
     /// Whether retrying later can help: the server is down, busy or slow,
     /// as opposed to a setting or a schema only a person can fix.
     pub fn is_transient(&self) -> bool {

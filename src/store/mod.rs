@@ -29,7 +29,7 @@ pub use records::{
     DecisionRecord, FillRecord, KillSwitchAction, KillSwitchEvent, KillSwitchSource,
     PositionRecord, RunStart, TradeFilter, TradeIntent, TradeRecord, TradeResult, TradeStatus, now,
 };
-pub use target::DatabaseTarget;
+pub use target::{DatabaseTarget, database_url_from_env};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -107,7 +107,10 @@ impl Store {
                     // WAL lets readers (`tradebot trades`, the dashboard)
                     // work beside the daemon's writes.
                     .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(timeout)
+                    // Shorter than the statement timeout, so a lock held
+                    // elsewhere ends in SQLite's own "busy" error rather
+                    // than an abandoned statement that may still land.
+                    .busy_timeout(timeout * 3 / 4)
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(MAX_CONNECTIONS)
@@ -168,13 +171,19 @@ impl Store {
         Ok(applied.into_iter().map(|m| m.version).collect())
     }
 
-    /// One round trip: is the database there?
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.timed("ping", async {
-            with_pool!(self, |pool| sqlx::query("SELECT 1")
-                .execute(pool)
-                .await
-                .map(drop))
+    /// Can the database take a write now? Takes the write lock with a
+    /// no-op update of `run_id`'s row and rolls back: a plain `SELECT 1`
+    /// succeeds on a SQLite file another process holds locked.
+    pub async fn check_writable(&self, run_id: &str) -> Result<(), StoreError> {
+        self.timed("write check", async {
+            with_pool!(self, |pool| {
+                let mut tx = pool.begin().await?;
+                sqlx::query("UPDATE runs SET exit_reason = exit_reason WHERE run_id = $1")
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await
+            })
         })
         .await
     }
@@ -220,4 +229,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

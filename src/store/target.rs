@@ -176,3 +176,13 @@ fn url_error_reason(err: &sqlx::Error) -> String {
         _ => "it could not be parsed".to_owned(),
     }
 }
+
+/// `DATABASE_URL` from the process environment, as a secret (it may hold a
+/// password); `None` when unset.
+pub fn database_url_from_env() -> Result<Option<SecretString>, StoreError> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Ok(Some(SecretString::from(url))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(StoreError::UrlNotUtf8),
+    }
+}

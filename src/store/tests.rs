@@ -26,11 +26,16 @@ pub(crate) struct TestStore {
 
 impl TestStore {
     pub async fn sqlite() -> Self {
+        Self::sqlite_with_timeout(TIMEOUT).await
+    }
+
+    /// SQLite whose statements give up after `timeout` (its busy timeout).
+    pub async fn sqlite_with_timeout(timeout: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let target = DatabaseTarget::Sqlite {
             path: dir.path().join("data/tradebot.db"),
         };
-        let store = Store::open(&target, TIMEOUT).await.unwrap();
+        let store = Store::open(&target, timeout).await.unwrap();
         TestStore {
             store,
             _dir: Some(dir),
@@ -64,6 +69,26 @@ impl TestStore {
             _dir: None,
             schema: Some((admin, schema)),
         }
+    }
+
+    /// Rows in `table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        with_pool!(self.store, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+            sql.as_str()
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap())
+    }
+
+    /// The SQLite file, for a second connection that locks it.
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self._dir
+            .as_ref()
+            .expect("a SQLite store")
+            .path()
+            .join("data/tradebot.db")
     }
 
     pub async fn drop_schema(self) {
@@ -143,7 +168,7 @@ async fn migrations_from_empty(t: &TestStore) {
         applied,
         migrator.iter().map(|m| m.version).collect::<Vec<_>>()
     );
-    t.store.ping().await.unwrap();
+    t.store.check_writable("no-such-run").await.unwrap();
 }
 
 async fn a_trade_round_trips_exactly(t: &TestStore) {

@@ -52,12 +52,14 @@ impl Store {
         .await
     }
 
+    /// Safe to repeat: a write that timed out may have landed after all.
     pub async fn record_decision(&self, decision: &DecisionRecord) -> Result<(), StoreError> {
         self.timed("decision insert", async {
             with_pool!(self, |pool, v| sqlx::query(
                 "INSERT INTO decisions \
                  (decision_id, run_id, source, symbol, action, confidence, reason, price, decided_at, trade_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (decision_id) DO NOTHING"
             )
             .bind(&decision.decision_id)
             .bind(&decision.run_id)

@@ -12,6 +12,7 @@ use super::Trader;
 use super::risk::ProposedOrder;
 use crate::exchange::{Exchange, ExchangeError, OrderReport, OrderRequest, Side};
 use crate::market::Candle;
+use crate::store::{PositionRecord, TradeIntent, TradeResult, TradeStatus, now};
 use crate::strategy::{Action, DecisionSource, TradingDecision};
 
 /// Decimal places order quantities are cut to. Binance's per-symbol lot
@@ -25,6 +26,15 @@ pub enum TradeOutcome {
     Rejected,
     /// The order may have executed; it must be reconciled, never re-sent.
     Unknown,
+    /// Not attempted: the kill switch is active, or the database could not
+    /// record the intent.
+    Skipped,
+}
+
+/// What `execute_trade` did, and the trade it put on record, if any.
+pub(super) struct Executed {
+    pub outcome: TradeOutcome,
+    pub recorded_trade_id: Option<String>,
 }
 
 /// A trade id valid as a Binance `newClientOrderId` (`[A-Za-z0-9_-]{1,36}`):
@@ -38,17 +48,18 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         &mut self,
         decision: &TradingDecision,
         candle: &Candle,
-    ) -> TradeOutcome {
+    ) -> Executed {
         let trade_id = new_trade_id();
+        let correlation_id = Uuid::new_v4().to_string();
         let span = info_span!(
             "trade",
-            correlation_id = %Uuid::new_v4(),
+            correlation_id = %correlation_id,
             symbol = %decision.symbol,
             trade_id = %trade_id,
             action = %decision.action,
             confidence = decision.confidence,
         );
-        self.execute_in_span(decision, candle, trade_id)
+        self.execute_in_span(decision, candle, trade_id, correlation_id)
             .instrument(span)
             .await
     }
@@ -58,9 +69,14 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         decision: &TradingDecision,
         candle: &Candle,
         trade_id: String,
-    ) -> TradeOutcome {
+        correlation_id: String,
+    ) -> Executed {
         let price = candle.close;
         info!(reason = %decision.reason, price = %price, "Executing trade");
+        let not_recorded = |outcome| Executed {
+            outcome,
+            recorded_trade_id: None,
+        };
 
         let position = self.portfolio.position(&decision.symbol);
         let (side, quantity) = match decision.action {
@@ -76,15 +92,52 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         };
         if let Err(rejection) = self.risk.check(&proposed) {
             warn!(reason = %rejection, "Trade rejected by risk limits");
-            return TradeOutcome::Rejected;
+            return not_recorded(TradeOutcome::Rejected);
+        }
+
+        let intent = TradeIntent {
+            trade_id: trade_id.clone(),
+            correlation_id,
+            run_id: self.recorder.run_id().to_owned(),
+            account: self.recorder.account().to_owned(),
+            symbol: decision.symbol.clone(),
+            side,
+            quantity,
+            price,
+            client_order_id: trade_id.clone(),
+            created_at: now(),
+        };
+        // Nothing is sent unless its intent is on record: after a crash the
+        // record is how the order is found again.
+        if !self.recorder.record_intent(&intent).await {
+            info!("Order not sent: the database is unavailable to record its intent");
+            return not_recorded(TradeOutcome::Skipped);
         }
 
         let order = OrderRequest {
             symbol: decision.symbol.clone(),
             side,
             quantity,
-            client_order_id: trade_id,
+            client_order_id: trade_id.clone(),
         };
+        let (outcome, result) = self.place(&order, candle).await;
+        self.recorder.record_result(result).await;
+        if outcome == TradeOutcome::Filled {
+            self.save_holdings().await;
+        }
+        Executed {
+            outcome,
+            recorded_trade_id: Some(trade_id),
+        }
+    }
+
+    /// Sends the order and books what came of it.
+    async fn place(
+        &mut self,
+        order: &OrderRequest,
+        candle: &Candle,
+    ) -> (TradeOutcome, TradeResult) {
+        let (side, quantity) = (order.side, order.quantity);
         info!(
             side = %side,
             order_type = "MARKET",
@@ -93,21 +146,51 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             exchange = self.exchange.name(),
             "Order sent"
         );
-        match self.exchange.place_market_order(&order).await {
-            Ok(report) => self.book(&order, &report, candle),
+        match self.exchange.place_market_order(order).await {
+            Ok(report) => self.book(order, &report, candle),
             Err(err @ ExchangeError::OutcomeUnknown { .. }) => {
-                self.reconcile(&order, err, candle).await
+                self.reconcile(order, err, candle).await
             }
             Err(ExchangeError::Fatal { reason }) => {
                 error!(reason = %reason, "Order not placed; trading stops");
+                let result = closed(order, TradeStatus::Rejected, &reason);
                 self.fatal = Some(reason);
-                TradeOutcome::Rejected
+                (TradeOutcome::Rejected, result)
             }
             Err(err) => {
                 warn!(error = %err, "Order not placed");
-                TradeOutcome::Rejected
+                let status = match err {
+                    ExchangeError::Rejected { .. } => TradeStatus::Rejected,
+                    _ => TradeStatus::NotSent,
+                };
+                (
+                    TradeOutcome::Rejected,
+                    closed(order, status, &err.to_string()),
+                )
             }
         }
+    }
+
+    /// Records what the daemon now holds: the exchange's balances and the
+    /// portfolio's positions.
+    pub(super) async fn save_holdings(&mut self) {
+        let balances = match self.exchange.balances().await {
+            Ok(balances) => balances,
+            Err(err) => {
+                warn!(error = %err, "Balances not recorded: the exchange did not report them");
+                return;
+            }
+        };
+        let positions = self
+            .portfolio
+            .positions()
+            .map(|(symbol, position)| PositionRecord {
+                symbol: symbol.clone(),
+                quantity: position.quantity,
+                average_cost: position.average_cost(),
+            })
+            .collect();
+        self.recorder.save_holdings(balances, positions).await;
     }
 
     /// After an unknown outcome: ask the exchange, never resend.
@@ -116,7 +199,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         order: &OrderRequest,
         err: ExchangeError,
         candle: &Candle,
-    ) -> TradeOutcome {
+    ) -> (TradeOutcome, TradeResult) {
         error!(error = %err, "Order outcome unknown; querying it before anything else");
         match self
             .exchange
@@ -128,15 +211,23 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
                 warn!(
                     "Order confirmed absent on the exchange; it was not placed and is not resent"
                 );
-                TradeOutcome::Rejected
+                let reason = "the exchange confirms the order does not exist";
+                (
+                    TradeOutcome::Rejected,
+                    closed(order, TradeStatus::NotSent, reason),
+                )
             }
             Err(query_err) => {
                 error!(
                     error = %query_err,
                     client_order_id = %order.client_order_id,
-                    "Order outcome still unknown; not resending. Reconcile it by client_order_id"
+                    "Order outcome still unknown; not resending. It is reconciled on the next start"
                 );
-                TradeOutcome::Unknown
+                let reason = format!("{err}; query failed: {query_err}");
+                (
+                    TradeOutcome::Unknown,
+                    closed(order, TradeStatus::Unknown, &reason),
+                )
             }
         }
     }
@@ -146,7 +237,15 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         order: &OrderRequest,
         report: &OrderReport,
         candle: &Candle,
-    ) -> TradeOutcome {
+    ) -> (TradeOutcome, TradeResult) {
+        let result = TradeResult {
+            trade_id: order.client_order_id.clone(),
+            status: report.status.into(),
+            reason: None,
+            exchange_order_id: Some(report.exchange_order_id.clone()),
+            fills: report.fills.clone(),
+            updated_at: now(),
+        };
         for fill in &report.fills {
             info!(
                 price = %fill.price,
@@ -159,7 +258,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         }
         if report.fills.is_empty() {
             warn!(status = ?report.status, exchange_order_id = %report.exchange_order_id, "Order accepted without fills");
-            return TradeOutcome::Unknown;
+            return (TradeOutcome::Unknown, result);
         }
         let realized =
             self.portfolio
@@ -172,7 +271,19 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             total_realized_pnl = %self.portfolio.realized_pnl.round_dp(8),
             "Position updated"
         );
-        TradeOutcome::Filled
+        (TradeOutcome::Filled, result)
+    }
+}
+
+/// The record of an order that ended without fills.
+fn closed(order: &OrderRequest, status: TradeStatus, reason: &str) -> TradeResult {
+    TradeResult {
+        trade_id: order.client_order_id.clone(),
+        status,
+        reason: Some(reason.to_owned()),
+        exchange_order_id: None,
+        fills: Vec::new(),
+        updated_at: now(),
     }
 }
 

@@ -7,20 +7,25 @@
 
 mod execute;
 mod portfolio;
+mod reconcile;
+mod recorder;
 pub mod risk;
 
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use tracing::{debug, info};
+use uuid::Uuid;
 
 use crate::exchange::{Balances, Exchange, split_symbol};
 use crate::market::{Candle, CandleSource, MarketEvent, record_close};
 use crate::shutdown::Shutdown;
-use crate::strategy::{Action, DecisionSource};
+use crate::store::{DecisionRecord, now};
+use crate::strategy::{Action, DecisionSource, TradingDecision};
 
 pub use execute::{TradeOutcome, buy_quantity, new_trade_id};
 pub use portfolio::{Portfolio, Position};
+pub use recorder::Recorder;
 pub use risk::RiskLimits;
 
 /// Counts for the end-of-run summary.
@@ -31,6 +36,8 @@ pub struct TradeStats {
     pub filled: u64,
     pub rejected: u64,
     pub unknown: u64,
+    /// Signals not traded: the kill switch was active or the database away.
+    pub skipped: u64,
 }
 
 pub struct Trader<E, D> {
@@ -42,6 +49,9 @@ pub struct Trader<E, D> {
     min_confidence: f64,
     marks: HashMap<String, Decimal>,
     stats: TradeStats,
+    recorder: Recorder,
+    /// Why no order may be sent (the kill switch), if so.
+    halted: Option<String>,
     /// Set when the exchange reported a failure only a person can fix.
     fatal: Option<String>,
 }
@@ -64,6 +74,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         risk: RiskLimits,
         order_notional: Decimal,
         min_confidence: f64,
+        recorder: Recorder,
     ) -> Self {
         Self {
             exchange,
@@ -74,8 +85,15 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             min_confidence,
             marks: HashMap::new(),
             stats: TradeStats::default(),
+            recorder,
+            halted: None,
             fatal: None,
         }
+    }
+
+    /// Stops new orders (the kill switch); open positions are kept.
+    pub fn halt(&mut self, reason: String) {
+        self.halted = Some(reason);
     }
 
     pub fn stats(&self) -> &TradeStats {
@@ -103,11 +121,34 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         self.stats.candles += 1;
         self.exchange.on_candle(candle);
         record_close(&mut self.marks, candle);
+        // During a database outage this is where recovery is noticed, even
+        // when no signal comes.
+        self.recorder.available().await;
         let decision = self.strategy.on_candle(candle);
         if decision.action == Action::Hold {
             return;
         }
         self.stats.signals += 1;
+        let decided_at = now();
+        let trade_id = self.act_on(&decision, candle).await;
+        self.recorder
+            .record_decision(DecisionRecord {
+                decision_id: Uuid::now_v7().to_string(),
+                run_id: self.recorder.run_id().to_owned(),
+                source: self.strategy.name().to_owned(),
+                symbol: decision.symbol,
+                action: decision.action.to_string(),
+                confidence: decision.confidence,
+                reason: decision.reason,
+                price: candle.close,
+                decided_at,
+                trade_id,
+            })
+            .await;
+    }
+
+    /// Trades on a signal if it should be; returns the trade put on record.
+    async fn act_on(&mut self, decision: &TradingDecision, candle: &Candle) -> Option<String> {
         if decision.confidence < self.min_confidence {
             info!(
                 action = %decision.action,
@@ -115,19 +156,40 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
                 reason = %decision.reason,
                 "Signal below strategy.min_confidence; not trading"
             );
-            return;
+            return None;
         }
         if decision.action == Action::Sell
             && self.portfolio.position(&decision.symbol).quantity.is_zero()
         {
             debug!(reason = %decision.reason, "Sell signal with no position; nothing to do");
-            return;
+            return None;
         }
-        match self.execute_trade(&decision, candle).await {
+        if let Some(reason) = &self.halted {
+            info!(
+                symbol = %decision.symbol,
+                action = %decision.action,
+                kill_switch_reason = %reason,
+                "Signal not traded: the kill switch is active"
+            );
+            self.stats.skipped += 1;
+            return None;
+        }
+        let executed = self.execute_trade(decision, candle).await;
+        match executed.outcome {
             TradeOutcome::Filled => self.stats.filled += 1,
             TradeOutcome::Rejected => self.stats.rejected += 1,
             TradeOutcome::Unknown => self.stats.unknown += 1,
+            TradeOutcome::Skipped => self.stats.skipped += 1,
         }
+        executed.recorded_trade_id
+    }
+
+    /// The end of the run: records the holdings and how the run ended, then
+    /// sums it up for the log.
+    pub async fn finish(&mut self, reason: &EndReason) -> RunSummary {
+        self.save_holdings().await;
+        self.recorder.finish(&reason.to_string()).await;
+        self.summary().await
     }
 
     pub async fn summary(&mut self) -> RunSummary {
@@ -164,6 +226,16 @@ pub enum EndReason {
     MarketDataEnded,
     /// The exchange failed in a way only a person can fix; the reason.
     ExchangeFailed(String),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::ShutdownRequested => f.write_str("shutdown requested"),
+            EndReason::MarketDataEnded => f.write_str("market data ended"),
+            EndReason::ExchangeFailed(reason) => write!(f, "exchange failed: {reason}"),
+        }
+    }
 }
 
 /// Drives `trader` from `source` until the source ends or shutdown is asked.

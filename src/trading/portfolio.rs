@@ -43,6 +43,11 @@ impl Portfolio {
         self.positions.get(symbol).cloned().unwrap_or_default()
     }
 
+    /// Every symbol traded this run, with its position (possibly flat).
+    pub fn positions(&self) -> impl Iterator<Item = (&String, &Position)> {
+        self.positions.iter()
+    }
+
     /// Realised profit of the UTC day `time_ms` falls in.
     pub fn day_pnl(&mut self, time_ms: i64) -> Decimal {
         self.roll_day(time_ms);

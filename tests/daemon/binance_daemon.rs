@@ -17,7 +17,7 @@ use crate::helpers::{BTC_1M, Daemon, data_file, json_lines};
 
 /// A live daemon on `base_url` with the fake's canary credentials in files,
 /// a fast strategy so crossovers come quickly, and BTCUSDT only.
-fn live_daemon(base_url: &str, api_key: &str) -> Daemon {
+pub(crate) fn live_daemon(base_url: &str, api_key: &str) -> Daemon {
     let mut daemon = Daemon::new();
     let key = daemon.write_file("api_key", api_key, 0o600);
     let secret = daemon.write_file("api_secret", FAKE_API_SECRET, 0o600);
@@ -35,7 +35,7 @@ fn live_daemon(base_url: &str, api_key: &str) -> Daemon {
 
 /// The fake exchange serving the real BTCUSDT 1m candles, or `None` (the
 /// test skips) when ../shared/data is absent.
-fn fake_trading_btc() -> Option<FakeBinance> {
+pub(crate) fn fake_trading_btc() -> Option<FakeBinance> {
     let (info, csv) = (data_file(EXCHANGE_INFO)?, data_file(BTC_1M)?);
     let fake = FakeBinance::exchange(std::fs::read_to_string(info).unwrap());
     let mut text = String::new();

@@ -12,6 +12,7 @@ use std::process::Stdio;
 use nix::sys::signal::Signal;
 use serde_yaml_ng::Value;
 
+use crate::helpers::postgres::PgSchema;
 use crate::helpers::{Daemon, fake_binance, find_program};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -298,6 +299,15 @@ fn the_binary_runs_as_the_container_would_and_stops_on_sigterm() {
         daemon.write_secret(name, canary);
     }
     container_environment(&mut daemon);
+    // The compose `postgres` service is this machine's server, in a schema
+    // of the test's own; the db_password canary goes along unused (trust
+    // authentication) but must show up nowhere.
+    let schema = PgSchema::create();
+    daemon
+        .env("DB_HOST", "127.0.0.1")
+        .env("DB_USER", "postgres")
+        .env("DB_NAME", "test")
+        .env("PGOPTIONS", schema.pgoptions());
     daemon.env(
         "TRADEBOT__MARKET_DATA__BASE_URL",
         fake_binance::closed_port_url(),
@@ -305,6 +315,10 @@ fn the_binary_runs_as_the_container_would_and_stops_on_sigterm() {
     daemon.env("TRADEBOT__MARKET_DATA__MAX_BACKOFF_MS", "1000");
 
     let mut running = daemon.spawn(["run"]);
+    let ready = running.wait_for_message("Database ready");
+    assert_eq!(ready["backend"], "postgres");
+    assert_eq!(ready["chosen_by"], "DB_HOST");
+    assert_eq!(ready["database"], "postgres://postgres@127.0.0.1:5432/test");
     let listening = running.wait_for_message("HTTP server listening");
     let url = format!("http://{}/health", listening["addr"].as_str().unwrap());
     let health = daemon.run(["healthcheck", "--url", &url]);

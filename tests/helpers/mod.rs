@@ -10,6 +10,7 @@
 pub mod capture;
 pub mod fake_binance;
 pub mod logs;
+pub mod postgres;
 mod process;
 
 use std::ffi::OsString;
