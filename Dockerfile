@@ -9,16 +9,19 @@ WORKDIR /src
 
 # Dependencies in their own layer: a placeholder crate against the real
 # manifest and lock file, so editing src/ does not rebuild every crate.
+# Cargo refuses a manifest whose [[bench]] files are missing: one
+# placeholder per bench.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && echo 'fn main() {}' > benches/logging.rs \
- && echo 'fn main() {}' > benches/replay.rs \
+ && for bench in logging replay exchange store; do echo 'fn main() {}' > "benches/$bench.rs"; done \
  && cargo build --release --locked --bin tradebot \
  && rm -rf src
 
 COPY config ./config
+# The schema migrations are compiled into the binary.
+COPY migrations ./migrations
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin tradebot

@@ -242,6 +242,36 @@ fn the_dockerfile_is_multi_stage_non_root_exec_form_and_health_checked() {
 }
 
 #[test]
+fn the_dockerfile_builds_a_manifest_cargo_accepts_and_embeds_the_migrations() {
+    let text = fs::read_to_string(Path::new(REPO).join("Dockerfile")).unwrap();
+    let manifest: toml::Value =
+        toml::from_str(&fs::read_to_string(Path::new(REPO).join("Cargo.toml")).unwrap()).unwrap();
+    let placeholders = text
+        .lines()
+        .find(|l| l.contains("for bench in"))
+        .expect("a placeholder per bench");
+    for bench in manifest["bench"].as_array().unwrap() {
+        let name = bench["name"].as_str().unwrap();
+        assert!(
+            placeholders
+                .split_whitespace()
+                .any(|word| word.trim_end_matches(';') == name),
+            "bench {name} has no placeholder in the dependency layer: cargo would refuse the manifest"
+        );
+    }
+    assert!(
+        text.contains("COPY migrations ./migrations"),
+        "sqlx::migrate! reads them at build time"
+    );
+    let ignore = fs::read_to_string(Path::new(REPO).join(".dockerignore")).unwrap();
+    assert!(
+        !ignore
+            .lines()
+            .any(|l| l.trim().trim_end_matches('/') == "migrations")
+    );
+}
+
+#[test]
 fn the_dockerfile_passes_hadolint_when_it_is_installed() {
     let Some(hadolint) = find_program("hadolint") else {
         eprintln!("skipped: hadolint is not installed (.ci/run installs it with pip)");
