@@ -3,13 +3,20 @@
 #   1. the Python logging baseline from ../shared/bench (python-json-logger is
 #      installed into a venv under target/ when it is missing);
 #   2. the criterion benchmarks: `logging` (ours against json-subscriber and
-#      tracing-subscriber's JSON formatter) and `replay`;
+#      tracing-subscriber's JSON formatter), `store` (one trade, decision and
+#      holdings write on each database backend) and `replay` (recording to
+#      each backend);
 #   3. the peak RSS of the release binary replaying the two 1m files, and of
 #      the daemon idling on live market data pointed at a closed local port;
 # then prints a summary. Takes about five minutes on two cores.
 #
+# The PostgreSQL figures need a server at TRADEBOT_TEST_DATABASE_URL (default
+# postgres://postgres@127.0.0.1:5432/test, as for the tests); each benchmark
+# works in a fresh schema and drops it. Without one they are skipped.
+#
 # Usage: scripts/bench.sh
-# Environment: BENCH_PYTHON_EVENTS (default 200000), BENCH_IDLE_SECONDS (10).
+# Environment: BENCH_PYTHON_EVENTS (default 200000), BENCH_IDLE_SECONDS (10),
+# CARGO_TARGET_DIR (default target), TRADEBOT_TEST_DATABASE_URL.
 
 set -euo pipefail
 
@@ -17,6 +24,7 @@ cd "$(dirname "$0")/.."
 shared=$(cd .. && pwd)/shared
 python_events=${BENCH_PYTHON_EVENTS:-200000}
 idle_seconds=${BENCH_IDLE_SECONDS:-10}
+target_dir=${CARGO_TARGET_DIR:-target}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -82,7 +90,7 @@ fi
 section "cargo bench"
 # Named benches only: a plain `cargo bench` also builds the unit tests in the
 # bench profile, which measures nothing more.
-cargo bench --bench logging --bench replay 2>&1 | grep -v '^Benchmarking ' | tee "$work/cargo-bench.txt"
+cargo bench --bench logging --bench store --bench replay 2>&1 | grep -v '^Benchmarking ' | tee "$work/cargo-bench.txt"
 
 section "Peak RSS of the release binary"
 cargo build --release --quiet --bin tradebot
@@ -90,7 +98,8 @@ rss_replay="skipped (kline files not found)"
 if [ -f "$btc" ] && [ -f "$eth" ]; then
     start=$(date +%s.%N)
     TRADEBOT__HTTP__BIND=127.0.0.1:0 LOG_DIR="$work/replay-logs" SECRETS_DIR="$work/no-secrets" \
-        peak_rss target/release/tradebot --config-dir config run --replay "$btc" "$eth" \
+        TRADEBOT__DATABASE__SQLITE_PATH="$work/replay.db" \
+        peak_rss "$target_dir/release/tradebot" --config-dir config run --replay "$btc" "$eth" \
         >"$work/replay-stdout.log"
     end=$(date +%s.%N)
     wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.0f", (b - a) * 1000}')
@@ -102,10 +111,13 @@ echo "replay of both 1m files: $rss_replay"
 
 # Live market data pointed at a port nothing listens on: the poller retries
 # with backoff, which is the daemon's idle state. Stopped with SIGTERM. Both
-# runs bind the health endpoint to a free port so a busy 8080 cannot fail them.
+# runs bind the health endpoint to a free port so a busy 8080 cannot fail them,
+# and record to a SQLite file of their own (the default backend) rather than
+# data/tradebot.db.
 TRADEBOT__MARKET_DATA__BASE_URL=http://127.0.0.1:9 TRADEBOT__HTTP__BIND=127.0.0.1:0 \
     LOG_DIR="$work/idle-logs" SECRETS_DIR="$work/no-secrets" \
-    peak_rss timeout -s TERM "$idle_seconds" target/release/tradebot --config-dir config run \
+    TRADEBOT__DATABASE__SQLITE_PATH="$work/idle.db" \
+    peak_rss timeout -s TERM "$idle_seconds" "$target_dir/release/tradebot" --config-dir config run \
     >"$work/idle-stdout.log"
 rss_idle="$rss_kib KiB over ${idle_seconds} s"
 echo "daemon idling on live data (nothing listening): $rss_idle"
@@ -114,7 +126,7 @@ section "Summary"
 cat "$work/machine.txt"
 cat "$work/python.txt"
 grep '^one replay' "$work/cargo-bench.txt" || true
-python3 - "$PWD/target/criterion" <<'EOF'
+python3 - "$(cd "$target_dir" && pwd)/criterion" <<'EOF'
 import json, os, sys
 
 root = sys.argv[1]
@@ -137,9 +149,21 @@ for name in ("ours", "json_subscriber", "fmt_json"):
     cells = ["-" if v is None else f"{v / 1000:.2f}" for v in row]
     print(f"{name:32} {cells[0]:>8} {cells[1]:>10} {cells[2]:>16}")
 
-load, run = mean_ns("replay", "load_csv"), mean_ns("replay", "run_loop")
-if run is not None:
-    print(f"replay loop: {run / 1e6:.1f} ms for 7,200 candles = {7200 / (run / 1e9):,.0f} candles/s")
+print(f"\n{'per write (ms)':32} {'sqlite':>8} {'postgres':>10}")
+for name, label in (("trade", "trade: intent + result, 1 fill"),
+                    ("decision", "decision"),
+                    ("holdings", "holdings: 3 balances, 2 positions")):
+    row = [mean_ns("store", f"{name}_{backend}") for backend in ("sqlite", "postgres")]
+    cells = ["-" if v is None else f"{v / 1e6:.2f}" for v in row]
+    print(f"{label:32} {cells[0]:>8} {cells[1]:>10}")
+
+print()
+for backend in ("sqlite", "postgres"):
+    run = mean_ns("replay", f"run_loop_{backend}")
+    if run is not None:
+        print(f"replay loop, recording to {backend}: {run / 1e6:,.1f} ms for 7,200 candles"
+              f" = {7200 / (run / 1e9):,.0f} candles/s")
+load = mean_ns("replay", "load_csv")
 if load is not None:
     print(f"CSV load + merge: {load / 1e6:.1f} ms")
 EOF

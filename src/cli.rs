@@ -47,6 +47,39 @@ pub enum Command {
     /// Manage the database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Serve the dashboard page and the API on dashboard.bind, from the
+    /// shared database (the compose `dashboard` service).
+    Dashboard,
+    /// Stop or resume trading, signed with the kill_switch_secret.
+    #[command(subcommand, name = "kill-switch")]
+    KillSwitch(KillSwitchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KillSwitchCommand {
+    /// Stop every new order now (and cancel open ones).
+    Activate(KillSwitchFlipArgs),
+    /// Let trading resume.
+    Deactivate(KillSwitchFlipArgs),
+    /// Show the kill switch's state.
+    Status(KillSwitchUrlArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KillSwitchFlipArgs {
+    /// Why: recorded with the event and logged.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub target: KillSwitchUrlArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KillSwitchUrlArgs {
+    /// The daemon's (or dashboard's) base URL; by default the configured
+    /// http.bind.
+    #[arg(long)]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,12 +11,15 @@ use clap::Parser;
 use tracing::error;
 
 use tradebot::cli::{
-    Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs, RunArgs, SecretsCommand,
-    SecretsInitArgs, TradesArgs,
+    Cli, Command, ConfigCommand, DbCommand, HealthcheckArgs, KillSwitchCommand, RunArgs,
+    SecretsCommand, SecretsInitArgs, TradesArgs,
 };
-use tradebot::commands::{database, healthcheck, print_line, secrets_check, secrets_init};
+use tradebot::commands::{
+    database, healthcheck, kill_switch, print_line, secrets_check, secrets_init,
+};
 use tradebot::config::{self, Config, ConfigSources};
 use tradebot::daemon::{self, RunOptions};
+use tradebot::secrets::SecretName;
 use tradebot::secrets::SecretsManager;
 use tradebot::telemetry;
 
@@ -37,6 +40,8 @@ fn main() -> ExitCode {
         Some(Command::Healthcheck(args)) => check_health(&config, args),
         Some(Command::Trades(args)) => print_trades(&config, args),
         Some(Command::Db(DbCommand::Migrate)) => migrate_database(&config),
+        Some(Command::Dashboard) => run_dashboard(config),
+        Some(Command::KillSwitch(command)) => flip_kill_switch(&config, command),
         Some(Command::Run(args)) => run(config, args),
         None => run(config, RunArgs::default()),
     }
@@ -46,6 +51,26 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
     if let Some(mode) = args.mode {
         config.trading.mode = mode;
     }
+    let options = RunOptions {
+        replay: args.replay,
+        speed: args.speed,
+    };
+    serve_process(config, |config, log| daemon::run(config, options, log))
+}
+
+fn run_dashboard(mut config: Config) -> ExitCode {
+    // Its own log folder: two processes must not rotate one file.
+    config.log.dir = config.log.dir.join("dashboard");
+    serve_process(config, tradebot::commands::dashboard::run)
+}
+
+/// Runs a long-lived process (the daemon, the dashboard) with logging and a
+/// runtime, and maps its end to an exit code.
+fn serve_process<F, Fut>(config: Config, body: F) -> ExitCode
+where
+    F: FnOnce(Config, telemetry::LogWriter) -> Fut,
+    Fut: std::future::Future<Output = Result<(), daemon::DaemonError>>,
+{
     let guard = match telemetry::init(&config.log_settings()) {
         Ok(guard) => guard,
         Err(err) => return fatal_before_logging("Logging could not start; not starting", &err),
@@ -60,11 +85,7 @@ fn run(mut config: Config, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = RunOptions {
-        replay: args.replay,
-        speed: args.speed,
-    };
-    let result = runtime.block_on(daemon::run(config, options, guard.writer().clone()));
+    let result = runtime.block_on(body(config, guard.writer().clone()));
     runtime.shutdown_timeout(Duration::from_secs(1));
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -187,6 +208,48 @@ fn print_trades(config: &Config, args: TradesArgs) -> ExitCode {
         Ok(Err(err)) => {
             let setting = matches!(&err, database::TradesError::Store(e) if e.is_setting());
             command_failed("Cannot read the trades", &err, setting)
+        }
+        Err(err) => command_failed("Cannot start the async runtime", &err, false),
+    }
+}
+
+fn flip_kill_switch(config: &Config, command: KillSwitchCommand) -> ExitCode {
+    let base = |url: Option<String>| url.unwrap_or_else(|| healthcheck::base_url(config.http.bind));
+    let (action, args) = match command {
+        KillSwitchCommand::Status(target) => {
+            return print_answer(block_on(kill_switch::status(&base(target.url))));
+        }
+        KillSwitchCommand::Activate(args) => ("activate", args),
+        KillSwitchCommand::Deactivate(args) => ("deactivate", args),
+    };
+    if args.reason.trim().is_empty() {
+        let err = io::Error::other("--reason must not be empty");
+        return command_failed("Kill switch not changed", &err, true);
+    }
+    let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
+    let secret = match secrets.load(SecretName::KillSwitchSecret) {
+        Ok(loaded) => loaded.value,
+        Err(err) => return command_failed("Kill switch not changed", &err, true),
+    };
+    let url = base(args.target.url);
+    print_answer(block_on(kill_switch::flip(
+        &url,
+        action,
+        &args.reason,
+        &secret,
+    )))
+}
+
+/// Prints the server's answer; exit 0 only for a 2xx.
+fn print_answer(answer: io::Result<kill_switch::Answer>) -> ExitCode {
+    match answer {
+        Ok(answer) => {
+            print_line(&answer.body);
+            if answer.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(err) => command_failed("Cannot start the async runtime", &err, false),
     }

@@ -17,6 +17,8 @@ mod config;
 mod container;
 #[path = "daemon/database.rs"]
 mod database;
+#[path = "daemon/kill_switch.rs"]
+mod kill_switch;
 #[path = "daemon/live_data.rs"]
 mod live_data;
 #[path = "daemon/replay.rs"]

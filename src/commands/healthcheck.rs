@@ -11,12 +11,17 @@ use crate::telemetry::error_chain;
 /// Where to ask: the configured bind address, with a wildcard host replaced
 /// by loopback (a server bound to 0.0.0.0 answers there too).
 pub fn health_url(bind: SocketAddr) -> String {
+    format!("{}/health", base_url(bind))
+}
+
+/// `http://host:port` of a server bound to `bind`, reachable from here.
+pub fn base_url(bind: SocketAddr) -> String {
     let host = match bind.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}/health", SocketAddr::new(host, bind.port()))
+    format!("http://{}", SocketAddr::new(host, bind.port()))
 }
 
 /// Prints one JSON line; true when the daemon answered 200.

@@ -2,8 +2,10 @@
 //! exit status. None of them ever prints a secret value.
 
 pub mod config_check;
+pub mod dashboard;
 pub mod database;
 pub mod healthcheck;
+pub mod kill_switch;
 pub mod secrets_check;
 pub mod secrets_init;
 

@@ -29,6 +29,8 @@ pub struct Config {
     pub market_data: MarketDataConfig,
     pub exchange: ExchangeConfig,
     pub http: HttpConfig,
+    pub dashboard: DashboardConfig,
+    pub kill_switch: KillSwitchConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub secrets: SecretsConfig,
@@ -150,6 +152,28 @@ impl ExchangeConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub bind: std::net::SocketAddr,
+    /// A request not answered within this gets 408.
+    pub request_timeout_ms: u64,
+    /// On shutdown, how long requests in flight may still take.
+    pub drain_timeout_ms: u64,
+    /// `/ready` answers 503 when the last candle arrived longer ago.
+    pub market_data_stale_s: u64,
+}
+
+/// `tradebot dashboard`: the page and API on their own port, reading and
+/// writing the shared database.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    pub bind: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchConfig {
+    /// How often the daemon reads the switch's state from the database, to
+    /// see a change another process (the dashboard) made.
+    pub poll_interval_ms: u64,
 }
 
 /// Where the store lives. `DATABASE_URL`, when set, wins over all of this;

@@ -189,6 +189,28 @@ pub fn check(config: &Config) -> Vec<(String, String)> {
         "must be between 10 and 86400",
     );
 
+    let h = &config.http;
+    require(
+        (100..=300_000).contains(&h.request_timeout_ms),
+        "http.request_timeout_ms",
+        "must be between 100 and 300000",
+    );
+    require(
+        h.drain_timeout_ms <= 5_000,
+        "http.drain_timeout_ms",
+        "must be at most 5000 (it comes out of Docker's stop grace period)",
+    );
+    require(
+        h.market_data_stale_s >= 1,
+        "http.market_data_stale_s",
+        "must be at least 1",
+    );
+    require(
+        (50..=1_000).contains(&config.kill_switch.poll_interval_ms),
+        "kill_switch.poll_interval_ms",
+        "must be between 50 and 1000 (a change must reach the daemon within a second)",
+    );
+
     let d = &config.database;
     require(
         d.port != 0,

@@ -1,8 +1,12 @@
 //! `tradebot run`: wires configuration, secrets, market data, the exchange and
 //! the trading loop, and turns a stop request into a bounded, logged shutdown.
 
+mod api;
 mod records;
 mod summary;
+
+pub(crate) use api::{model_info, verifier as kill_switch_verifier};
+pub(crate) use records::open_store;
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use crate::exchange::binance::{
     BinanceError, BinanceExchange, BinanceSettings, ClientSettings, Credentials, RestClient,
 };
 use crate::exchange::{Exchange, PaperExchange, PaperSettings};
+use crate::kill_switch::{self, KillSwitch};
 use crate::market::poller::{KlinePoller, PollerSettings};
 use crate::market::replay;
 use crate::market::replayer::{Replayer, Speed};
@@ -43,6 +48,7 @@ pub enum DaemonError {
     MarketData(#[from] MarketDataError),
     #[error(transparent)]
     Store(#[from] StoreError),
+
     #[error("live trading needs live market data; --replay runs only in paper mode")]
     LiveReplay,
     /// The exchange could not be reached, refused the credentials, or lacks
@@ -91,15 +97,16 @@ impl DaemonError {
 /// Runs the daemon until the market data ends or a signal stops it.
 pub async fn run(config: Config, options: RunOptions, log: LogWriter) -> Result<(), DaemonError> {
     let (trigger, shutdown) = shutdown::channel();
-    shutdown::listen_for_signals(trigger, log).map_err(DaemonError::Signals)?;
-    run_until_stopped(config, options, shutdown).await
+    shutdown::listen_for_signals(trigger, log.clone()).map_err(DaemonError::Signals)?;
+    run_until_stopped(config, options, shutdown, log).await
 }
 
-/// The body of [`run`], with the stop request injected so tests can drive it.
-pub async fn run_until_stopped(
+/// The body of [`run`], with the stop request injected.
+async fn run_until_stopped(
     config: Config,
     options: RunOptions,
     mut shutdown: Shutdown,
+    log: LogWriter,
 ) -> Result<(), DaemonError> {
     info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -125,26 +132,40 @@ pub async fn run_until_stopped(
         Some(store) => store,
         None => return stopped_during_start_up(),
     };
-    let result = trade(config, options, secrets.credentials, &store, &mut shutdown).await;
+    // A replay is a backtest: it serves no API, and leaving the port alone
+    // lets it run beside a live daemon.
+    let api = if options.replay.is_empty() {
+        Some(api::Api {
+            listener: crate::http::bind("http.bind", config.http.bind).await?,
+            verifier: api::verifier(secrets.kill_switch_secret.as_ref()),
+            log,
+        })
+    } else {
+        None
+    };
+    let result = trade(
+        config,
+        options,
+        secrets.credentials,
+        &store,
+        api,
+        &mut shutdown,
+    )
+    .await;
     store.close().await;
     result
 }
 
-/// Everything after the store is open: the exchange, the market data and
-/// the loop.
+/// Everything after the store is open: the exchange, the market data, the
+/// API and the loop.
 async fn trade(
     config: Config,
     options: RunOptions,
     credentials: Option<Credentials>,
     store: &Store,
+    api: Option<api::Api>,
     shutdown: &mut Shutdown,
 ) -> Result<(), DaemonError> {
-    if options.replay.is_empty() {
-        // A replay is a backtest: it needs no health endpoint, and leaving
-        // the port alone lets it run beside a live daemon.
-        let listener = crate::http::bind(config.http.bind).await?;
-        crate::http::serve(listener, shutdown.clone());
-    }
     let timeout = Duration::from_millis(config.trading.shutdown_timeout_ms);
 
     if config.trading.mode == Mode::Live {
@@ -167,6 +188,9 @@ async fn trade(
         };
         let client = exchange.client();
         let trader = new_trader(&config, exchange, store, "live").await?;
+        if let Some(api) = api {
+            api.start(&config, &trader, store, shutdown);
+        }
         return trade_on_live_data(&config, trader, client, shutdown, timeout).await;
     }
 
@@ -177,6 +201,9 @@ async fn trade(
     });
     if options.replay.is_empty() {
         let trader = new_trader(&config, exchange, store, "live").await?;
+        if let Some(api) = api {
+            api.start(&config, &trader, store, shutdown);
+        }
         let client = RestClient::public(ClientSettings {
             base_url: config.market_data.base_url.trim_end_matches('/').to_owned(),
             request_timeout: Duration::from_millis(config.market_data.request_timeout_ms),
@@ -245,6 +272,11 @@ async fn new_trader<E: Exchange>(
         account.to_owned(),
         Duration::from_millis(config.database.max_backoff_ms),
     );
+    let kill_switch = KillSwitch::new(
+        store.clone(),
+        records::kill_switch(store).await?,
+        kill_switch::Role::Trader,
+    );
     let mut trader = Trader::new(
         exchange,
         MaCrossover::new(config.strategy.fast_period, config.strategy.slow_period),
@@ -252,12 +284,8 @@ async fn new_trader<E: Exchange>(
         config.trading.order_notional,
         config.strategy.min_confidence,
         recorder,
-    );
-    if let Some(event) = records::kill_switch(store).await?
-        && event.is_active()
-    {
-        trader.halt(event.reason);
-    }
+    )
+    .with_kill_switch(kill_switch);
     trader.reconcile_unresolved().await;
     Ok(trader)
 }
@@ -301,13 +329,15 @@ struct RunSecrets {
     /// Both exchange credentials, in live mode.
     credentials: Option<Credentials>,
     db_password: Option<SecretString>,
+    kill_switch_secret: Option<SecretString>,
 }
 
 /// Loads the secrets the mode needs (a missing one is fatal) and validates
 /// the optional ones that are present (a broken one is fatal too: a secret
 /// that was meant to be there must never be silently skipped).
 fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<RunSecrets, SecretError> {
-    let (mut api_key, mut api_secret, mut db_password) = (None, None, None);
+    let (mut api_key, mut api_secret) = (None, None);
+    let (mut db_password, mut kill_switch_secret) = (None, None);
     for name in SecretName::ALL {
         let exchange_credential = matches!(
             name,
@@ -322,7 +352,7 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<RunSecrets, Secr
                 SecretName::ExchangeApiKey => api_key = Some(loaded.value),
                 SecretName::ExchangeApiSecret => api_secret = Some(loaded.value),
                 SecretName::DbPassword => db_password = Some(loaded.value),
-                SecretName::KillSwitchSecret => {}
+                SecretName::KillSwitchSecret => kill_switch_secret = Some(loaded.value),
             },
             Err(err) if err.is_not_found() && !exchange_credential => {
                 info!(
@@ -342,6 +372,7 @@ fn load_secrets(secrets: &SecretsManager, mode: Mode) -> Result<RunSecrets, Secr
     Ok(RunSecrets {
         credentials,
         db_password,
+        kill_switch_secret,
     })
 }
 

@@ -19,7 +19,7 @@ use crate::telemetry::error_chain;
 /// Opens the store, retrying with backoff while the database is away (in
 /// compose it may start after the daemon). A setting only a person can fix
 /// (wrong password, no such database) fails at once. `None`: stopped.
-pub(super) async fn open_store(
+pub(crate) async fn open_store(
     config: &Config,
     db_password: Option<SecretString>,
     shutdown: &mut Shutdown,

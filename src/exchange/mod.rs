@@ -140,4 +140,11 @@ pub trait Exchange: Send {
     ) -> impl Future<Output = Result<Option<OrderReport>, ExchangeError>> + Send;
 
     fn balances(&mut self) -> impl Future<Output = Result<Balances, ExchangeError>> + Send;
+
+    /// Cancels every open order of ours on `symbols` (the kill switch).
+    /// Returns the client order ids cancelled; none open is `Ok(vec![])`.
+    fn cancel_open_orders(
+        &mut self,
+        symbols: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, ExchangeError>> + Send;
 }

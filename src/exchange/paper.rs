@@ -153,6 +153,16 @@ impl Exchange for PaperExchange {
     async fn balances(&mut self) -> Result<Balances, ExchangeError> {
         Ok(self.balances.clone())
     }
+
+    /// Nothing to cancel, ever: the paper exchange takes only market orders
+    /// and fills each one in full the moment it is placed (or refuses it),
+    /// so no order of its is ever left open.
+    async fn cancel_open_orders(
+        &mut self,
+        _symbols: &[String],
+    ) -> Result<Vec<String>, ExchangeError> {
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]
@@ -256,5 +266,22 @@ mod tests {
         let found = ex.query_order("BTCUSDT", "same").await.unwrap().unwrap();
         assert_eq!(found.status, OrderStatus::Filled);
         assert!(ex.query_order("BTCUSDT", "other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_kill_switch_finds_nothing_open_and_leaves_the_account_alone() {
+        let mut ex = exchange("10000", "0");
+        ex.place_market_order(&order(Side::Buy, "0.01", "t1"))
+            .await
+            .unwrap();
+        let before = ex.balances().await.unwrap();
+        let cancelled = ex
+            .cancel_open_orders(&["BTCUSDT".to_owned(), "ETHUSDT".to_owned()])
+            .await
+            .unwrap();
+        assert!(cancelled.is_empty(), "{cancelled:?}");
+        assert_eq!(ex.balances().await.unwrap(), before);
+        let found = ex.query_order("BTCUSDT", "t1").await.unwrap().unwrap();
+        assert_eq!(found.status, OrderStatus::Filled);
     }
 }

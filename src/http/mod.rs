@@ -1,74 +1,184 @@
-//! The daemon's HTTP side: for now `GET /health`, which `tradebot
-//! healthcheck` (the container's HEALTHCHECK) asks over loopback.
+//! The HTTP API, served by the daemon (`http.bind`) and by `tradebot
+//! dashboard` (`dashboard.bind`): health and readiness, status, trades, the
+//! decision sources, the kill switch, Prometheus metrics and the dashboard
+//! page.
 //!
-//! Every response carries `X-Request-ID`, and every line logged while a
-//! request is handled carries `request_id`: [`request_id`] owns that rule.
+//! Every response carries `X-Request-ID`, whatever produced it (a handler,
+//! a 404, the body limit's 413, the timeout's 408, a panic's 500), because
+//! [`request_id`] is the outermost layer; every line logged while a request
+//! is handled carries `request_id`, and each request ends with one access
+//! line.
 
+mod api;
+mod dashboard;
+mod kill_switch;
 mod request_id;
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tracing::{info, warn};
 
+use crate::kill_switch::KillSwitch;
+use crate::kill_switch::auth::Verifier;
 use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::telemetry::LogWriter;
+use crate::trading::StatusBoard;
 
 pub use request_id::{REQUEST_ID_HEADER, is_valid_request_id};
 
+/// Bodies above this are refused with 413: the largest legitimate one is a
+/// kill-switch reason.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 #[derive(Debug, thiserror::Error)]
-#[error("http.bind {addr}: cannot listen")]
+#[error("{setting} {addr}: cannot listen")]
 pub struct BindError {
+    setting: &'static str,
     addr: SocketAddr,
     source: std::io::Error,
 }
 
-#[derive(Clone)]
-struct AppState {
-    started: Instant,
+/// What the service is, for `/api/v1/status` and `/api/v1/ml/models`.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    /// `trading-bot` or `dashboard`.
+    pub service: &'static str,
+    pub mode: String,
+    /// `paper`, `binance-testnet`, `binance`.
+    pub exchange: String,
+    pub environment: String,
+    pub symbols: Vec<String>,
+    /// The active decision source and its parameters.
+    pub model: serde_json::Value,
 }
 
-pub fn router() -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .with_state(AppState {
-            started: Instant::now(),
-        })
+#[derive(Clone)]
+pub struct AppState {
+    pub info: Arc<ServiceInfo>,
+    /// The trading loop's view; `None` in the dashboard, which reads the
+    /// store instead.
+    pub board: Option<Arc<StatusBoard>>,
+    pub kill_switch: Arc<KillSwitch>,
+    /// `None` when no valid kill-switch secret is configured: the switch's
+    /// endpoints then refuse every request.
+    pub verifier: Option<Arc<Verifier>>,
+    pub store: Store,
+    pub log: Option<LogWriter>,
+    pub started: Instant,
+    /// Market data older than this makes `/ready` answer 503.
+    pub stale_after: Duration,
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The router with `extra` routes inside every layer (tests add a slow and
+/// a panicking one).
+fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let timeout = state.request_timeout;
+    extra
+        .route("/health", get(api::health))
+        .route("/ready", get(api::ready))
+        .route("/metrics", get(api::metrics))
+        .route("/api/v1/status", get(api::status))
+        .route("/api/v1/trades", get(api::trades))
+        .route("/api/v1/ml/models", get(api::models))
+        .route("/api/v1/safety/kill-switch", get(kill_switch::state))
+        .route(
+            "/api/v1/safety/kill-switch/activate",
+            post(kill_switch::activate),
+        )
+        .route(
+            "/api/v1/safety/kill-switch/deactivate",
+            post(kill_switch::deactivate),
+        )
+        .merge(dashboard::routes())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        // The panic hook has already logged the panic as a JSON line, with
+        // the request's id; the client gets a plain 500 and the server
+        // keeps serving.
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }))
         .layer(axum::middleware::from_fn(request_id::tag_request))
 }
 
-async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": state.started.elapsed().as_secs(),
-    }))
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
 }
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "no such route")
+}
+
+#[cfg(test)]
+mod tests;
 
 /// Binds before trading starts, so a taken port stops the daemon at once.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| BindError { addr, source })
+pub async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|source| BindError {
+        setting,
+        addr,
+        source,
+    })
 }
 
-/// Serves until shutdown is requested. Open connections are not waited for:
-/// the daemon's exit ends them, which keeps the stop inside its budget.
-pub fn serve(listener: TcpListener, mut shutdown: Shutdown) {
+/// Serves until shutdown is requested, then lets requests in flight finish
+/// for at most `drain`. The handle ends when the server has stopped.
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    mut shutdown: Shutdown,
+    drain: Duration,
+) -> tokio::task::JoinHandle<()> {
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let service = state.info.service;
+    let app = router(state);
     tokio::spawn(async move {
-        info!(addr = %local, "HTTP server listening");
-        let server = axum::serve(listener, router())
-            .with_graceful_shutdown(async move { shutdown.requested().await });
-        if let Err(err) = server.await {
-            warn!(error = %err, "HTTP server stopped on an error; health checks will fail");
+        info!(addr = %local, service, "HTTP server listening");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.requested().await;
+            let _ = stopping_tx.send(());
+        });
+        let drained = async {
+            // Only once the stop began does the drain's clock run.
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(drain).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => if let Err(err) = served {
+                warn!(error = %err, "HTTP server stopped on an error; health checks will fail");
+            },
+            () = drained => warn!(drain_ms = drain.as_millis() as u64, "HTTP requests still open after the drain; closing them"),
         }
-    });
+    })
 }

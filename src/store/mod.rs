@@ -171,6 +171,17 @@ impl Store {
         Ok(applied.into_iter().map(|m| m.version).collect())
     }
 
+    /// One round trip: is the database reachable? (`/ready`.)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", async {
+            with_pool!(self, |pool| sqlx::query("SELECT 1")
+                .execute(pool)
+                .await
+                .map(drop))
+        })
+        .await
+    }
+
     /// Can the database take a write now? Takes the write lock with a
     /// no-op update of `run_id`'s row and rolls back: a plain `SELECT 1`
     /// succeeds on a SQLite file another process holds locked.

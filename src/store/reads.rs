@@ -5,9 +5,10 @@ use sqlx::Row;
 
 use super::values::parse;
 use super::{
-    FillRecord, KillSwitchAction, KillSwitchEvent, KillSwitchSource, Store, StoreError,
-    TradeFilter, TradeRecord, TradeStatus, with_pool,
+    FillRecord, KillSwitchAction, KillSwitchEvent, KillSwitchSource, PositionRecord, RunStart,
+    Store, StoreError, TradeFilter, TradeRecord, TradeStatus, with_pool,
 };
+use crate::exchange::Balances;
 
 const TRADE_COLUMNS: &str = "trade_id, correlation_id, run_id, account, symbol, side, quantity, \
      price, status, status_reason, client_order_id, exchange_order_id, executed_quantity, \
@@ -151,6 +152,72 @@ impl Store {
                     })
                 })
                 .transpose()
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The most recently started run: what the dashboard reports as the
+    /// daemon's mode and account.
+    pub async fn latest_run(&self) -> Result<Option<RunStart>, StoreError> {
+        self.timed("run query", async {
+            with_pool!(self, |pool| {
+                let row = sqlx::query(
+                    "SELECT run_id, started_at, version, mode, market_data, account, config_digest \
+                     FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?;
+                row.map(|row| {
+                    Ok(RunStart {
+                        run_id: row.try_get("run_id")?,
+                        started_at: row.try_get("started_at")?,
+                        version: row.try_get("version")?,
+                        mode: row.try_get("mode")?,
+                        market_data: row.try_get("market_data")?,
+                        account: row.try_get("account")?,
+                        config_digest: row.try_get("config_digest")?,
+                    })
+                })
+                .transpose()
+            })
+        })
+        .await
+    }
+
+    /// The balances and positions last recorded for `account`.
+    pub async fn holdings(
+        &self,
+        account: &str,
+    ) -> Result<(Balances, Vec<PositionRecord>), StoreError> {
+        self.timed("holdings query", async {
+            with_pool!(self, |pool, v| {
+                let mut balances = Balances::new();
+                for row in sqlx::query("SELECT asset, amount FROM balances WHERE account = $1")
+                    .bind(account)
+                    .fetch_all(pool)
+                    .await?
+                {
+                    balances.insert(row.try_get("asset")?, v::get_dec(&row, "amount")?);
+                }
+                let mut positions = Vec::new();
+                for row in sqlx::query(
+                    "SELECT symbol, quantity, average_cost FROM positions \
+                     WHERE account = $1 ORDER BY symbol",
+                )
+                .bind(account)
+                .fetch_all(pool)
+                .await?
+                {
+                    positions.push(PositionRecord {
+                        symbol: row.try_get("symbol")?,
+                        quantity: v::get_dec(&row, "quantity")?,
+                        average_cost: v::get_dec(&row, "average_cost")?,
+                    });
+                }
+                Ok((balances, positions))
             })
         })
         .await

@@ -607,7 +607,7 @@ mod target {
         // Nothing listens on port 1.
         for url in [
             format!("postgres://bot:{CANARY}@127.0.0.1:1/trades"),
-            format!("postgres://bot@127.0.0.1:1/trades"),
+            "postgres://bot@127.0.0.1:1/trades".to_owned(),
         ] {
             let target = resolve(Some(&url), "").unwrap();
             let err = Store::open(&target, Duration::from_millis(300))

@@ -9,10 +9,12 @@ use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 use super::Trader;
-use super::risk::ProposedOrder;
+use super::risk::{ProposedOrder, RiskRejection};
 use crate::exchange::{Exchange, ExchangeError, OrderReport, OrderRequest, Side};
+use crate::kill_switch::KillSwitch;
 use crate::market::Candle;
-use crate::store::{PositionRecord, TradeIntent, TradeResult, TradeStatus, now};
+use crate::metrics::{self, StatusLabel};
+use crate::store::{KillSwitchSource, PositionRecord, TradeIntent, TradeResult, TradeStatus, now};
 use crate::strategy::{Action, DecisionSource, TradingDecision};
 
 /// Decimal places order quantities are cut to. Binance's per-symbol lot
@@ -92,8 +94,32 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         };
         if let Err(rejection) = self.risk.check(&proposed) {
             warn!(reason = %rejection, "Trade rejected by risk limits");
+            // The day's losses are past what the operator accepted: stop
+            // everything until a person has looked, not just new entries.
+            if let (RiskRejection::DailyLossLimit { loss, limit }, Some(kill_switch)) =
+                (&rejection, &self.kill_switch)
+            {
+                let reason = format!("daily loss {loss} reached risk.daily_loss_limit {limit}");
+                kill_switch
+                    .activate(&reason, KillSwitchSource::Risk, None)
+                    .await;
+            }
             return not_recorded(TradeOutcome::Rejected);
         }
+
+        // Held until the exchange has answered: an activation waits for this
+        // order and no order starts after it.
+        let kill_switch: Option<std::sync::Arc<KillSwitch>> = self.kill_switch.clone();
+        let permit = match &kill_switch {
+            Some(kill_switch) => match kill_switch.order_permit().await {
+                Ok(permit) => Some(permit),
+                Err(reason) => {
+                    info!(kill_switch_reason = %reason, "Order not sent: the kill switch is active");
+                    return not_recorded(TradeOutcome::Skipped);
+                }
+            },
+            None => None,
+        };
 
         let intent = TradeIntent {
             trade_id: trade_id.clone(),
@@ -121,6 +147,13 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             client_order_id: trade_id.clone(),
         };
         let (outcome, result) = self.place(&order, candle).await;
+        drop(permit);
+        metrics::global()
+            .orders
+            .get_or_create(&StatusLabel {
+                status: result.status.as_str(),
+            })
+            .inc();
         self.recorder.record_result(result).await;
         if outcome == TradeOutcome::Filled {
             self.save_holdings().await;
@@ -189,7 +222,13 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
                 quantity: position.quantity,
                 average_cost: position.average_cost(),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let realized_pnl = self.portfolio.realized_pnl;
+        self.board.update(|board| {
+            board.balances = balances.clone();
+            board.positions = positions.clone();
+            board.realized_pnl = realized_pnl;
+        });
         self.recorder.save_holdings(balances, positions).await;
     }
 

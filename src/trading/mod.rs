@@ -5,6 +5,7 @@
 //! Invariant: shutdown is only observed between candles, so a trade that has
 //! started always runs to its end (the daemon bounds how long it waits).
 
+mod board;
 mod execute;
 mod portfolio;
 mod reconcile;
@@ -12,17 +13,22 @@ mod recorder;
 pub mod risk;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use rust_decimal::Decimal;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::exchange::{Balances, Exchange, split_symbol};
+use crate::kill_switch::KillSwitch;
 use crate::market::{Candle, CandleSource, MarketEvent, record_close};
+use crate::metrics::{self, OutcomeLabel};
 use crate::shutdown::Shutdown;
 use crate::store::{DecisionRecord, now};
 use crate::strategy::{Action, DecisionSource, TradingDecision};
 
+pub use board::{Snapshot, StatusBoard};
 pub use execute::{TradeOutcome, buy_quantity, new_trade_id};
 pub use portfolio::{Portfolio, Position};
 pub use recorder::Recorder;
@@ -50,8 +56,11 @@ pub struct Trader<E, D> {
     marks: HashMap<String, Decimal>,
     stats: TradeStats,
     recorder: Recorder,
-    /// Why no order may be sent (the kill switch), if so.
-    halted: Option<String>,
+    /// Stops every new order while active; `None` trades unguarded (tests).
+    kill_switch: Option<Arc<KillSwitch>>,
+    /// Wakes the loop when the kill switch flips, to cancel open orders.
+    kill_switch_flips: Option<tokio::sync::watch::Receiver<bool>>,
+    board: Arc<StatusBoard>,
     /// Set when the exchange reported a failure only a person can fix.
     fatal: Option<String>,
 }
@@ -86,14 +95,71 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             marks: HashMap::new(),
             stats: TradeStats::default(),
             recorder,
-            halted: None,
+            kill_switch: None,
+            kill_switch_flips: None,
+            board: Arc::new(StatusBoard::default()),
             fatal: None,
         }
     }
 
-    /// Stops new orders (the kill switch); open positions are kept.
-    pub fn halt(&mut self, reason: String) {
-        self.halted = Some(reason);
+    /// Guards every order with `kill_switch`; open positions are kept
+    /// while it is active.
+    pub fn with_kill_switch(mut self, kill_switch: Arc<KillSwitch>) -> Self {
+        self.kill_switch_flips = Some(kill_switch.subscribe());
+        self.kill_switch = Some(kill_switch);
+        self
+    }
+
+    /// What the loop saw, for the HTTP API.
+    pub fn board(&self) -> Arc<StatusBoard> {
+        self.board.clone()
+    }
+
+    pub fn kill_switch(&self) -> Option<Arc<KillSwitch>> {
+        self.kill_switch.clone()
+    }
+
+    /// The exchange's name: `paper`, `binance-testnet`, `binance`.
+    pub fn exchange_name(&self) -> &'static str {
+        self.exchange.name()
+    }
+
+    pub fn strategy_name(&self) -> &'static str {
+        self.strategy.name()
+    }
+
+    /// Resolves when the kill switch has just been activated.
+    async fn kill_switch_activated(&mut self) {
+        let Some(flips) = &mut self.kill_switch_flips else {
+            return std::future::pending().await;
+        };
+        loop {
+            if flips.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            if *flips.borrow_and_update() {
+                return;
+            }
+        }
+    }
+
+    /// Cancels our open orders on every symbol traded (the kill switch's
+    /// second step, after stopping new ones).
+    async fn cancel_open_orders(&mut self) {
+        let mut symbols: Vec<String> = self.marks.keys().cloned().collect();
+        symbols.sort();
+        match self.exchange.cancel_open_orders(&symbols).await {
+            Ok(cancelled) => info!(
+                cancelled = cancelled.len(),
+                symbols = %symbols.join(","),
+                "Kill switch: open orders cancelled"
+            ),
+            Err(err) => warn!(
+                error = %err,
+                symbols = %symbols.join(","),
+                "Kill switch: open orders could not all be cancelled; check them on the exchange"
+            ),
+        }
     }
 
     pub fn stats(&self) -> &TradeStats {
@@ -121,6 +187,16 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
         self.stats.candles += 1;
         self.exchange.on_candle(candle);
         record_close(&mut self.marks, candle);
+        self.board.update(|board| {
+            let last = (candle.close_time_ms, candle.close);
+            match board.last_candle.get_mut(&candle.symbol) {
+                Some(seen) => *seen = last,
+                None => {
+                    board.last_candle.insert(candle.symbol.clone(), last);
+                }
+            }
+            board.market_data_at = Some(Instant::now());
+        });
         // During a database outage this is where recovery is noticed, even
         // when no signal comes.
         self.recorder.available().await;
@@ -164,23 +240,31 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
             debug!(reason = %decision.reason, "Sell signal with no position; nothing to do");
             return None;
         }
-        if let Some(reason) = &self.halted {
-            info!(
-                symbol = %decision.symbol,
-                action = %decision.action,
-                kill_switch_reason = %reason,
-                "Signal not traded: the kill switch is active"
-            );
-            self.stats.skipped += 1;
-            return None;
-        }
         let executed = self.execute_trade(decision, candle).await;
-        match executed.outcome {
-            TradeOutcome::Filled => self.stats.filled += 1,
-            TradeOutcome::Rejected => self.stats.rejected += 1,
-            TradeOutcome::Unknown => self.stats.unknown += 1,
-            TradeOutcome::Skipped => self.stats.skipped += 1,
-        }
+        let outcome = match executed.outcome {
+            TradeOutcome::Filled => {
+                self.stats.filled += 1;
+                "filled"
+            }
+            TradeOutcome::Rejected => {
+                self.stats.rejected += 1;
+                "rejected"
+            }
+            TradeOutcome::Unknown => {
+                self.stats.unknown += 1;
+                "unknown"
+            }
+            TradeOutcome::Skipped => {
+                self.stats.skipped += 1;
+                "skipped"
+            }
+        };
+        metrics::global()
+            .trades
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+        let stats = self.stats.clone();
+        self.board.update(|board| board.stats = stats);
         executed.recorded_trade_id
     }
 
@@ -253,6 +337,10 @@ where
         let event = tokio::select! {
             biased;
             () = shutdown.requested() => return EndReason::ShutdownRequested,
+            () = trader.kill_switch_activated() => {
+                trader.cancel_open_orders().await;
+                continue;
+            }
             event = source.next() => event,
         };
         match event {

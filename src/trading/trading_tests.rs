@@ -244,6 +244,10 @@ impl Exchange for TimingOut {
     async fn balances(&mut self) -> Result<Balances, ExchangeError> {
         Ok(Balances::new())
     }
+
+    async fn cancel_open_orders(&mut self, _: &[String]) -> Result<Vec<String>, ExchangeError> {
+        Ok(vec![])
+    }
 }
 
 #[test]
@@ -348,6 +352,10 @@ impl Exchange for CheckingIntent {
 
     async fn balances(&mut self) -> Result<Balances, ExchangeError> {
         self.inner.balances().await
+    }
+
+    async fn cancel_open_orders(&mut self, _: &[String]) -> Result<Vec<String>, ExchangeError> {
+        Ok(vec![])
     }
 }
 
@@ -518,15 +526,71 @@ fn pending_paper_trades_of_an_earlier_run_are_closed_as_not_sent() {
 #[test]
 fn an_active_kill_switch_sends_nothing() {
     let t = sqlite();
-    let mut trader = trader_on(&t, paper(), "500");
-    trader.halt("Emergency test".into());
+    let kill_switch = rt().block_on(async {
+        let kill_switch = crate::kill_switch::KillSwitch::new(
+            t.store.clone(),
+            None,
+            crate::kill_switch::Role::Trader,
+        );
+        kill_switch
+            .activate("Emergency test", crate::store::KillSwitchSource::Http, None)
+            .await;
+        kill_switch
+    });
+    let mut trader = trader_on(&t, paper(), "500").with_kill_switch(kill_switch);
     let (_, lines) = capture_lines(|| feed(&mut trader));
     let lines = parsed(&lines);
     assert!(!lines.iter().any(|l| l["message"] == "Order sent"));
     assert!(lines.iter().any(
-        |l| l["message"] == "Signal not traded: the kill switch is active"
+        |l| l["message"] == "Order not sent: the kill switch is active"
             && l["kill_switch_reason"] == "Emergency test"
     ));
     assert_eq!(trader.stats().skipped, 1);
     assert!(stored_trades(&t).is_empty());
+}
+
+#[test]
+fn the_daily_loss_limit_activates_the_kill_switch_with_source_risk() {
+    let t = sqlite();
+    let kill_switch = crate::kill_switch::KillSwitch::new(
+        t.store.clone(),
+        None,
+        crate::kill_switch::Role::Trader,
+    );
+    let limits = RiskLimits::new(&RiskConfig {
+        max_order_notional: dec("500"),
+        max_position_notional: dec("1000"),
+        daily_loss_limit: dec("1"),
+    });
+    let mut trader = Trader::new(
+        paper(),
+        MaCrossover::new(2, 4),
+        limits,
+        dec("100"),
+        0.5,
+        recorder(&t),
+    )
+    .with_kill_switch(kill_switch.clone());
+    let (_, lines) = capture_lines(|| {
+        rt().block_on(async {
+            for (i, close) in TWO_ROUNDS.iter().enumerate() {
+                trader.on_candle(&candle(i as i64, close)).await;
+            }
+        })
+    });
+    let lines = parsed(&lines);
+    // A buy, a losing sell, then the second buy breaks the limit.
+    assert_eq!(trader.stats().filled, 2, "{lines:#?}");
+    assert!(kill_switch.is_active());
+    let activated = lines
+        .iter()
+        .find(|l| l["message"] == "Kill switch activated; no new orders")
+        .expect("an activation line");
+    assert_eq!(activated["source"], "risk");
+    assert!(
+        activated["reason"].as_str().unwrap().contains("daily"),
+        "{activated}"
+    );
+    let state = rt().block_on(t.store.kill_switch()).unwrap().unwrap();
+    assert_eq!(state.source, crate::store::KillSwitchSource::Risk);
 }

@@ -1,7 +1,7 @@
 //! The Binance client against the strict local fake: signing, every fault an
 //! order can meet (the outcome reported right, never a duplicate order), the
-//! rate-limit gate, clock skew, filters, and credentials that never reach a
-//! log line. `BinanceExchange` is driven directly, on a current-thread
+//! rate-limit gate, clock skew, filters, the kill switch's cancel of every
+//! open order, and credentials that never reach a log line. `BinanceExchange` is driven directly, on a current-thread
 //! runtime on the test's thread so the capturing subscriber sees its lines.
 //! The whole daemon trading live against the fake is in `binance_daemon`.
 
@@ -123,13 +123,35 @@ impl Harness {
         self.fake.recorded_to("GET", "/api/v3/order").len()
     }
 
-    /// Neither credential nor a signature in any line; every line the client
-    /// logged during an order carries the trade's correlation id.
-    fn assert_logs_clean(&self) {
+    /// The kill switch's cancel, outside any trade span as it runs.
+    fn cancel_open_orders(&mut self, symbols: &[&str]) -> Result<Vec<String>, ExchangeError> {
+        let symbols: Vec<String> = symbols.iter().map(|s| s.to_string()).collect();
+        self.runtime
+            .block_on(self.exchange.cancel_open_orders(&symbols))
+    }
+
+    /// The lines logged since connecting.
+    fn lines_since_startup(&self) -> Vec<serde_json::Value> {
+        self.lines_after(self.startup_lines)
+    }
+
+    /// The lines logged after the first `mark`.
+    fn lines_after(&self, mark: usize) -> Vec<serde_json::Value> {
+        self.logs.lines()[mark..].to_vec()
+    }
+
+    /// Neither credential nor a signature in any line.
+    fn assert_no_credentials_logged(&self) {
         let text = self.logs.text();
         for needle in [FAKE_API_KEY, FAKE_API_SECRET, "signature="] {
             assert!(!text.contains(needle), "{needle:?} in the logs:\n{text}");
         }
+    }
+
+    /// Neither credential nor a signature in any line; every line the client
+    /// logged during an order carries the trade's correlation id.
+    fn assert_logs_clean(&self) {
+        self.assert_no_credentials_logged();
         for line in &self.logs.lines()[self.startup_lines..] {
             let logger = line["logger"].as_str().unwrap();
             if logger.starts_with("tradebot::exchange::binance") {
@@ -444,5 +466,165 @@ fn a_refused_api_key_fails_the_connection_without_showing_the_key() {
     assert!(err.to_string().contains("-2015"), "{err}");
     for needle in [wrong, FAKE_API_SECRET, "signature="] {
         assert!(!text.contains(needle), "{needle:?} in {text}");
+    }
+}
+
+fn cancelled_lines(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["message"] == "Open order cancelled")
+        .collect()
+}
+
+fn status_of(fake: &FakeBinance, client_order_id: &str) -> &'static str {
+    fake.orders()
+        .iter()
+        .find(|o| o.client_order_id == client_order_id)
+        .unwrap_or_else(|| panic!("no order {client_order_id} on the fake"))
+        .status
+}
+
+#[test]
+fn the_kill_switch_cancels_the_open_orders_on_each_symbol_and_returns_their_client_ids() {
+    let Some(mut h) = harness_with(|fake| {
+        fake.add_open_order("BTCUSDT", "tb-open-btc");
+        fake.add_open_order("ETHUSDT", "tb-open-eth");
+    }) else {
+        return;
+    };
+    let cancelled = h.cancel_open_orders(&["BTCUSDT", "ETHUSDT"]).unwrap();
+
+    assert_eq!(cancelled, ["tb-open-btc", "tb-open-eth"]);
+    assert_eq!(status_of(&h.fake, "tb-open-btc"), "CANCELED");
+    assert_eq!(status_of(&h.fake, "tb-open-eth"), "CANCELED");
+    let deletes = h.fake.recorded_to("DELETE", "/api/v3/openOrders");
+    assert_eq!(deletes.len(), 2, "{deletes:#?}");
+    for (delete, symbol) in deletes.iter().zip(["BTCUSDT", "ETHUSDT"]) {
+        assert!(
+            delete.query.starts_with(&format!("symbol={symbol}&")),
+            "{delete:?}"
+        );
+        assert!(delete.query.contains("&signature="), "{delete:?}");
+        assert!(delete.body.is_empty(), "{delete:?}");
+        assert_eq!(delete.api_key.as_deref(), Some(FAKE_API_KEY));
+    }
+
+    let lines = h.lines_since_startup();
+    let infos = cancelled_lines(&lines);
+    assert_eq!(infos.len(), 2, "{lines:#?}");
+    assert_eq!(infos[0]["level"], "INFO");
+    assert_eq!(infos[0]["symbol"], "BTCUSDT");
+    assert_eq!(infos[0]["client_order_id"], "tb-open-btc");
+    assert_eq!(infos[0]["exchange_order_id"], "1");
+    assert_eq!(infos[1]["symbol"], "ETHUSDT");
+    assert_eq!(infos[1]["client_order_id"], "tb-open-eth");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["level"] == "WARN" || l["level"] == "ERROR"),
+        "{lines:#?}"
+    );
+    h.assert_no_credentials_logged();
+}
+
+#[test]
+fn the_kill_switch_with_nothing_open_is_ok_and_empty_and_leaves_filled_orders_alone() {
+    let Some(mut h) = harness() else { return };
+    h.place(&buy("0.01", "tb-filled")).unwrap();
+    let mark = h.logs.lines().len();
+
+    let cancelled = h.cancel_open_orders(&["BTCUSDT", "ETHUSDT"]).unwrap();
+
+    assert!(cancelled.is_empty(), "{cancelled:?}");
+    assert_eq!(status_of(&h.fake, "tb-filled"), "FILLED");
+    // Binance's -2011 for each symbol, and neither is an error.
+    assert_eq!(h.fake.recorded_to("DELETE", "/api/v3/openOrders").len(), 2);
+    let lines = h.lines_after(mark);
+    assert!(cancelled_lines(&lines).is_empty(), "{lines:#?}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["level"] == "WARN" || l["level"] == "ERROR"),
+        "{lines:#?}"
+    );
+    h.assert_no_credentials_logged();
+}
+
+#[test]
+fn the_kill_switch_cancels_an_order_not_ours_too_and_warns_about_it() {
+    let Some(mut h) = harness_with(|fake| {
+        fake.add_open_order("BTCUSDT", "tb-ours");
+        fake.add_open_order("BTCUSDT", "web_manual_1");
+    }) else {
+        return;
+    };
+    let cancelled = h.cancel_open_orders(&["BTCUSDT"]).unwrap();
+
+    assert_eq!(cancelled, ["tb-ours", "web_manual_1"]);
+    assert_eq!(status_of(&h.fake, "web_manual_1"), "CANCELED");
+    let lines = h.lines_since_startup();
+    assert_eq!(cancelled_lines(&lines).len(), 2, "{lines:#?}");
+    let warnings: Vec<_> = lines.iter().filter(|l| l["level"] == "WARN").collect();
+    assert_eq!(warnings.len(), 1, "{lines:#?}");
+    assert_eq!(warnings[0]["client_order_id"], "web_manual_1");
+    assert_eq!(warnings[0]["symbol"], "BTCUSDT");
+    h.assert_no_credentials_logged();
+}
+
+#[test]
+fn a_symbol_the_kill_switch_cannot_cancel_does_not_stop_the_others() {
+    let Some(mut h) = harness_with(|fake| fake.add_open_order("BTCUSDT", "tb-still-cancelled"))
+    else {
+        return;
+    };
+    let err = h.cancel_open_orders(&["DOGEUSDT", "BTCUSDT"]).unwrap_err();
+
+    assert!(matches!(err, ExchangeError::Rejected { .. }), "{err}");
+    assert!(err.to_string().contains("-1121"), "{err}");
+    assert_eq!(status_of(&h.fake, "tb-still-cancelled"), "CANCELED");
+    let lines = h.lines_since_startup();
+    let errors: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{lines:#?}");
+    assert_eq!(errors[0]["symbol"], "DOGEUSDT");
+    assert_eq!(cancelled_lines(&lines).len(), 1, "{lines:#?}");
+    h.assert_no_credentials_logged();
+}
+
+#[test]
+fn the_kill_switch_against_an_unreachable_exchange_is_an_error_for_every_symbol() {
+    let Some(h) = harness() else { return };
+    let Harness {
+        runtime,
+        fake,
+        mut exchange,
+        logs,
+        startup_lines,
+    } = h;
+    drop(fake);
+    // Lets the client's pooled connection see the fake hang up, so the
+    // next request opens a new connection and finds nothing listening.
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+
+    let symbols = ["BTCUSDT".to_owned(), "ETHUSDT".to_owned()];
+    let err = runtime
+        .block_on(exchange.cancel_open_orders(&symbols))
+        .unwrap_err();
+
+    assert!(matches!(err, ExchangeError::Unreachable { .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains("signature=") && !text.contains("symbol="),
+        "{text}"
+    );
+    let lines = logs.lines()[startup_lines..].to_vec();
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "ERROR")
+        .map(|l| l["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["BTCUSDT", "ETHUSDT"], "{lines:#?}");
+    let text = logs.text();
+    for needle in [FAKE_API_KEY, FAKE_API_SECRET, "signature="] {
+        assert!(!text.contains(needle), "{needle:?} in the logs:\n{text}");
     }
 }

@@ -13,7 +13,7 @@ use crate::binance::EXCHANGE_INFO;
 use crate::helpers::fake_binance::{
     FAKE_API_KEY, FAKE_API_SECRET, FakeBinance, Fault, closed_port_url,
 };
-use crate::helpers::{BTC_1M, Daemon, data_file, json_lines};
+use crate::helpers::{BTC_1M, Daemon, KILL_SWITCH_SECRET, data_file, json_lines};
 
 /// A live daemon on `base_url` with the fake's canary credentials in files,
 /// a fast strategy so crossovers come quickly, and BTCUSDT only.
@@ -21,6 +21,7 @@ pub(crate) fn live_daemon(base_url: &str, api_key: &str) -> Daemon {
     let mut daemon = Daemon::new();
     let key = daemon.write_file("api_key", api_key, 0o600);
     let secret = daemon.write_file("api_secret", FAKE_API_SECRET, 0o600);
+    daemon.write_secret("kill_switch_secret", KILL_SWITCH_SECRET);
     daemon
         .env("TRADEBOT__EXCHANGE__BASE_URL", base_url)
         .env("EXCHANGE_API_KEY_FILE", key)

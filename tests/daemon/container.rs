@@ -146,6 +146,13 @@ fn the_dashboard_gets_only_its_two_secrets_and_publishes_on_loopback() {
         ["kill_switch_secret", "db_password"]
     );
     assert_eq!(strings(&dashboard["ports"]), ["127.0.0.1:5173:5173"]);
+    // Started by a plain `docker compose up`, and health-checked on its own
+    // port (the image's HEALTHCHECK asks the daemon's).
+    assert!(dashboard.get("profiles").is_none());
+    let env = environment(dashboard);
+    assert_eq!(env["TRADEBOT__DASHBOARD__BIND"], "0.0.0.0:5173");
+    let check = strings(&dashboard["healthcheck"]["test"]).join(" ");
+    assert!(check.contains("http://127.0.0.1:5173/health"), "{check}");
 }
 
 #[test]

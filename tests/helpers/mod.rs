@@ -7,6 +7,7 @@
 //! bounded by [`TIMEOUT`] only so that a broken daemon fails the test instead
 //! of hanging it; no test asserts on how long anything took.
 
+pub mod browser;
 pub mod capture;
 pub mod fake_binance;
 pub mod logs;
@@ -24,6 +25,9 @@ use tempfile::TempDir;
 
 pub use logs::{json_lines, ordered_keys};
 pub use process::{Finished, Running};
+
+/// A kill-switch secret as `secrets init` makes them (at least 32 bytes).
+pub const KILL_SWITCH_SECRET: &str = "test-kill-switch-secret-0123456789abcdef";
 
 /// Longest wait for a line or an exit before the test gives up.
 pub const TIMEOUT: Duration = Duration::from_secs(60);

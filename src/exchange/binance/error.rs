@@ -21,6 +21,8 @@ pub mod codes {
     pub const BAD_API_KEY_FORMAT: i64 = -2014;
     pub const REJECTED_API_KEY: i64 = -2015;
     pub const ORDER_DOES_NOT_EXIST: i64 = -2013;
+    /// A cancel refused; with "Unknown order sent." it means nothing to cancel.
+    pub const CANCEL_REJECTED: i64 = -2011;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,10 +3,11 @@
 //!
 //! Owns: connecting (clock offset, exchangeInfo filters for the traded
 //! symbols, the account's balances and open orders), market orders by client
-//! id, and the rule for an unknown outcome: query by `origClientOrderId`,
-//! resend only when Binance confirms the order absent, else report it
-//! unknown. The parts: [`client`] (requests, rate-limit gate, clock),
-//! [`signing`], [`filters`], [`responses`] and [`error`].
+//! id, the rule for an unknown outcome (query by `origClientOrderId`, resend
+//! only when Binance confirms the order absent, else report it unknown), and
+//! cancelling every open order of a symbol for the kill switch. The parts:
+//! [`client`] (requests, rate-limit gate, clock), [`signing`], [`filters`],
+//! [`responses`] and [`error`].
 //!
 //! Must never: resend an order whose outcome is unknown (Binance accepts a
 //! reused client id once the first order filled, so a blind resend can
@@ -35,6 +36,9 @@ use crate::market::{Candle, record_close};
 pub use client::{ClientSettings, Credentials, RestClient};
 pub use error::BinanceError;
 pub use filters::{Filter, SymbolRules};
+
+/// The prefix of every client order id tradebot sends (see `new_trade_id`).
+const OUR_PREFIX: &str = "tb-";
 
 /// Waits before each query of an order whose outcome is unknown.
 pub const UNKNOWN_OUTCOME_BACKOFF: [Duration; 3] = [
@@ -138,5 +142,12 @@ impl Exchange for BinanceExchange {
 
     async fn balances(&mut self) -> Result<Balances, ExchangeError> {
         self.fetch_balances().await.map_err(ExchangeError::from)
+    }
+
+    async fn cancel_open_orders(
+        &mut self,
+        symbols: &[String],
+    ) -> Result<Vec<String>, ExchangeError> {
+        self.cancel_all(symbols).await
     }
 }

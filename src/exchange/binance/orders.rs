@@ -1,4 +1,5 @@
-//! Market orders, order queries and balances on [`BinanceExchange`].
+//! Market orders, order queries, balances and cancelling every open order
+//! of a symbol on [`BinanceExchange`].
 //!
 //! An order whose outcome is unknown (a timeout, a 5xx, -1007, a reply that
 //! cannot be read) is queried by its client id, with backoff, before
@@ -11,12 +12,12 @@
 
 use reqwest::Method;
 use rust_decimal::Decimal;
-use tracing::{info, warn};
+use tracing::{debug, error, info, warn};
 
-use super::BinanceExchange;
 use super::client::parse;
 use super::error::{BinanceError, codes};
-use super::responses::{Account, NewOrderReply, QueriedOrder};
+use super::responses::{Account, CancelledEntry, NewOrderReply, QueriedOrder};
+use super::{BinanceExchange, OUR_PREFIX};
 use crate::exchange::{Balances, ExchangeError, OrderReport, OrderRequest};
 
 /// What one send of an order came to.
@@ -173,6 +174,74 @@ impl BinanceExchange {
             Err(err) if err.code() == Some(codes::ORDER_DOES_NOT_EXIST) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    /// The kill switch: every open order on each of `symbols` cancelled, one
+    /// signed `DELETE /api/v3/openOrders` per symbol. Binance cancels all of
+    /// the symbol's orders, ours or not, so every original client id is
+    /// returned. A symbol that fails does not stop the others: each is
+    /// tried, each failure logged, and the first one returned.
+    ///
+    /// A cancel never goes stale the way a market order does, and sending it
+    /// twice is harmless (the second finds nothing), so it waits out a 429
+    /// pause like a query; during a ban it is refused unsent (`Halted`).
+    pub(super) async fn cancel_all(
+        &self,
+        symbols: &[String],
+    ) -> Result<Vec<String>, ExchangeError> {
+        let mut cancelled = Vec::new();
+        let mut first_failure = None;
+        for symbol in symbols {
+            match self.cancel_symbol(symbol).await {
+                Ok(ids) => cancelled.extend(ids),
+                Err(err) => {
+                    error!(symbol = %symbol, error = %err, "Cancelling the open orders failed");
+                    first_failure.get_or_insert(err);
+                }
+            }
+        }
+        match first_failure {
+            Some(err) => Err(err.into()),
+            None => Ok(cancelled),
+        }
+    }
+
+    async fn cancel_symbol(&self, symbol: &str) -> Result<Vec<String>, BinanceError> {
+        const WHAT: &str = "/api/v3/openOrders";
+        let body = match self
+            .client
+            .signed_request(Method::DELETE, WHAT, &[("symbol", symbol)], true)
+            .await
+        {
+            Ok(body) => body,
+            Err(BinanceError::Api { code, msg, .. })
+                if code == codes::CANCEL_REJECTED && msg == "Unknown order sent." =>
+            {
+                debug!(symbol, "No open order to cancel");
+                return Ok(Vec::new());
+            }
+            Err(err) => return Err(err),
+        };
+        let entries: Vec<CancelledEntry> = parse(&body, WHAT)?;
+        let mut ids = Vec::new();
+        for report in entries.into_iter().flat_map(CancelledEntry::into_reports) {
+            info!(
+                symbol = %report.symbol,
+                client_order_id = %report.orig_client_order_id,
+                exchange_order_id = %report.order_id,
+                "Open order cancelled"
+            );
+            if !report.orig_client_order_id.starts_with(OUR_PREFIX) {
+                warn!(
+                    symbol = %report.symbol,
+                    client_order_id = %report.orig_client_order_id,
+                    exchange_order_id = %report.order_id,
+                    "The cancelled order was not placed by tradebot"
+                );
+            }
+            ids.push(report.orig_client_order_id);
+        }
+        Ok(ids)
     }
 
     /// Free plus locked, per asset.

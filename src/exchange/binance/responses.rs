@@ -2,8 +2,9 @@
 //! exchange module's [`OrderReport`].
 //!
 //! Owns: the shapes of `/api/v3/time`, `exchangeInfo`, `account`, the order
-//! endpoints and the `{code, msg}` error body. Every price and quantity is a
-//! decimal string parsed straight into `Decimal`, never through `f64`.
+//! endpoints (cancel reports included) and the `{code, msg}` error body.
+//! Every price and quantity is a decimal string parsed straight into
+//! `Decimal`, never through `f64`.
 //!
 //! Fills: a FULL reply carries them with their commissions. A RESULT reply,
 //! or a queried order, carries only totals; the client then books one fill at
@@ -104,6 +105,38 @@ pub struct QueriedOrder {
     pub orig_qty: Decimal,
     pub executed_qty: Decimal,
     pub cummulative_quote_qty: Decimal,
+}
+
+/// One element of the `DELETE /api/v3/openOrders` reply. Binance cancels
+/// every open order on the symbol, orders of an order list (OCO, OTO)
+/// included; those come grouped as one element with a report per order.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum CancelledEntry {
+    List {
+        #[serde(rename = "orderReports")]
+        order_reports: Vec<CancelReport>,
+    },
+    Order(CancelReport),
+}
+
+/// A cancelled order. `clientOrderId` in a cancel report is the id of the
+/// cancel request; the order's own client id is `origClientOrderId`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelReport {
+    pub symbol: String,
+    pub orig_client_order_id: String,
+    pub order_id: u64,
+}
+
+impl CancelledEntry {
+    pub fn into_reports(self) -> Vec<CancelReport> {
+        match self {
+            CancelledEntry::List { order_reports } => order_reports,
+            CancelledEntry::Order(report) => vec![report],
+        }
+    }
 }
 
 pub fn order_status(status: &str) -> OrderStatus {
@@ -221,6 +254,48 @@ mod tests {
         assert_eq!(report.fills[0].price, dec("60015"));
         assert_eq!(report.fills[0].quantity, dec("0.002"));
         assert_eq!(report.fills[0].fee, Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_cancel_all_reply_yields_the_original_client_ids_of_orders_and_order_lists() {
+        // Binance's documented example, cut to the fields that matter.
+        let body = r#"[
+            {"symbol":"BTCUSDT","origClientOrderId":"E6APeyTJvkMvLMYMqu1KQ4","orderId":11,
+             "orderListId":-1,"clientOrderId":"pXLV6Hz6mprAcVYpVMTGgx","transactTime":1684804350068,
+             "price":"0.089853","origQty":"0.178622","executedQty":"0.000000",
+             "cummulativeQuoteQty":"0.000000","status":"CANCELED","timeInForce":"GTC",
+             "type":"LIMIT","side":"BUY","selfTradePreventionMode":"NONE"},
+            {"orderListId":1929,"contingencyType":"OCO","listStatusType":"ALL_DONE",
+             "listOrderStatus":"ALL_DONE","listClientOrderId":"2inzWQdDvZLHbbAmAozX2N",
+             "transactionTime":1585230948299,"symbol":"BTCUSDT",
+             "orders":[{"symbol":"BTCUSDT","orderId":20,"clientOrderId":"CwOOIPHSmYywx6jZX77TdL"},
+                       {"symbol":"BTCUSDT","orderId":21,"clientOrderId":"461cPg51vQjV3zIMOXNz39"}],
+             "orderReports":[
+               {"symbol":"BTCUSDT","origClientOrderId":"CwOOIPHSmYywx6jZX77TdL","orderId":20,
+                "orderListId":1929,"clientOrderId":"pXLV6Hz6mprAcVYpVMTGgx","status":"CANCELED",
+                "type":"STOP_LOSS_LIMIT","side":"BUY"},
+               {"symbol":"BTCUSDT","origClientOrderId":"461cPg51vQjV3zIMOXNz39","orderId":21,
+                "orderListId":1929,"clientOrderId":"pXLV6Hz6mprAcVYpVMTGgx","status":"CANCELED",
+                "type":"LIMIT_MAKER","side":"BUY"}]}
+        ]"#;
+        let entries: Vec<CancelledEntry> = serde_json::from_str(body).unwrap();
+        let reports: Vec<CancelReport> = entries
+            .into_iter()
+            .flat_map(CancelledEntry::into_reports)
+            .collect();
+        let ids: Vec<(&str, u64)> = reports
+            .iter()
+            .map(|r| (r.orig_client_order_id.as_str(), r.order_id))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("E6APeyTJvkMvLMYMqu1KQ4", 11),
+                ("CwOOIPHSmYywx6jZX77TdL", 20),
+                ("461cPg51vQjV3zIMOXNz39", 21)
+            ]
+        );
+        assert!(reports.iter().all(|r| r.symbol == "BTCUSDT"));
     }
 
     #[test]

@@ -9,14 +9,11 @@ use std::collections::HashMap;
 
 use tracing::{info, warn};
 
-use super::BinanceExchange;
 use super::client::{RestClient, parse};
 use super::error::BinanceError;
 use super::filters::SymbolRules;
 use super::responses::{ExchangeInfo, QueriedOrder};
-
-/// The prefix of every client order id tradebot sends (see `new_trade_id`).
-const OUR_PREFIX: &str = "tb-";
+use super::{BinanceExchange, OUR_PREFIX};
 
 pub async fn load_rules(
     client: &RestClient,

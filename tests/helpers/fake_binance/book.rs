@@ -1,5 +1,6 @@
 //! The fake's market and account: klines, balances, and the order book with
-//! Binance's rules for market orders, client ids and the queued faults.
+//! Binance's rules for market orders, client ids, cancelling every open
+//! order of a symbol and the queued faults.
 
 use std::sync::Mutex;
 
@@ -99,6 +100,7 @@ pub(super) async fn signed(
             }
         }
         ("POST", "/api/v3/order") => new_order(book, params).await,
+        ("DELETE", "/api/v3/openOrders") => cancel_open_orders(&mut book.lock().unwrap(), params),
         _ => api_error(StatusCode::NOT_FOUND, -1000, "Unknown path in the fake."),
     }
 }
@@ -233,6 +235,39 @@ fn execute(book: &mut Book, params: &Params) -> Response {
     }]);
     book.orders.push(order);
     reply(StatusCode::OK, body)
+}
+
+/// Binance's cancel-all: every open order on the symbol, whoever placed
+/// it, cancelled; one cancel report each, or -2011 when none is open.
+fn cancel_open_orders(book: &mut Book, params: &Params) -> Response {
+    let symbol = params.get("symbol").cloned().unwrap_or_default();
+    if step_size(&symbol).is_none() {
+        return api_error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
+    }
+    let mut reports = Vec::new();
+    for order in book
+        .orders
+        .iter_mut()
+        .filter(|o| o.symbol == symbol && o.status == "NEW")
+    {
+        order.status = "CANCELED";
+        let mut report = order_json(order);
+        let fields = report.as_object_mut().unwrap();
+        fields.remove("time");
+        fields.insert("origClientOrderId".into(), json!(order.client_order_id));
+        // A cancel report's clientOrderId is the cancel request's own id.
+        fields.insert(
+            "clientOrderId".into(),
+            json!(format!("fakecancel{}", order.order_id)),
+        );
+        fields.insert("transactTime".into(), json!(now_ms()));
+        fields.insert("selfTradePreventionMode".into(), json!("NONE"));
+        reports.push(report);
+    }
+    if reports.is_empty() {
+        return api_error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.");
+    }
+    reply(StatusCode::OK, Value::Array(reports))
 }
 
 fn order_json(order: &FakeOrder) -> Value {
