@@ -54,6 +54,20 @@ fn after_the_activate_response_no_order_reaches_the_exchange_even_after_a_restar
     assert_eq!(activated["request_id"], state["request_id"]);
     // Signals keep coming; none becomes an order.
     running.wait_for("a signal refused by the kill switch", skipped);
+    let (status, metrics) = crate::helpers::http_get(&format!("{url}/metrics"));
+    assert_eq!(status, 200);
+    for series in [
+        "tradebot_kill_switch_active 1",
+        "tradebot_trades_total{outcome=\"filled\"}",
+        "tradebot_trades_total{outcome=\"skipped\"}",
+        "tradebot_orders_total{status=\"FILLED\"}",
+        "tradebot_exchange_request_duration_seconds_count{endpoint=\"/api/v3/order\"}",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from:\n{metrics}"
+        );
+    }
     running.signal(Signal::SIGTERM);
     let finished = running.finish();
     assert_eq!(finished.code(), 0, "{finished}");

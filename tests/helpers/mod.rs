@@ -198,3 +198,16 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
+
+/// `GET url`: the status and the body as text.
+pub fn http_get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let reply = reqwest::get(url).await.unwrap();
+        let status = reply.status().as_u16();
+        (status, reply.text().await.unwrap())
+    })
+}

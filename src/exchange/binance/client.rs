@@ -243,7 +243,12 @@ impl RestClient {
         request: reqwest::RequestBuilder,
         what: &'static str,
     ) -> Result<Vec<u8>, BinanceError> {
-        let response = request.send().await.map_err(BinanceError::from_reqwest)?;
+        let started = Instant::now();
+        let sent = request.send().await;
+        // Every answer counts, refusals and errors too: a slow exchange is
+        // slow whatever it says.
+        crate::metrics::global().observe_exchange_request(what, started.elapsed());
+        let response = sent.map_err(BinanceError::from_reqwest)?;
         let status = response.status();
         self.inner.gate.note_weight(response.headers());
         match status.as_u16() {
