@@ -10,8 +10,6 @@
 //!
 //! Waits poll and are bounded only so that a broken page fails the test
 //! instead of hanging it; nothing here asserts on how long anything took.
-// A general-purpose client: not every test uses every method.
-#![allow(dead_code)]
 
 use std::env;
 use std::fmt;
@@ -23,8 +21,6 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -219,31 +215,6 @@ impl Browser {
             .unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
 
-    pub fn current_url(&self) -> String {
-        let value = self
-            .command("GET", "/url", None)
-            .unwrap_or_else(|e| panic!("current url: {e}"));
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    pub fn title(&self) -> String {
-        let value = self
-            .command("GET", "/title", None)
-            .unwrap_or_else(|e| panic!("title: {e}"));
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    /// Runs `script` as a function body in the page (`arguments[0..]` are
-    /// `args`) and returns what it returned; a returned promise is awaited.
-    pub fn execute(&self, script: &str, args: &[Value]) -> Value {
-        self.command(
-            "POST",
-            "/execute/sync",
-            Some(&json!({ "script": script, "args": args })),
-        )
-        .unwrap_or_else(|e| panic!("execute script: {e}\n{script}"))
-    }
-
     /// The page's console messages since the last call (Chromium's log,
     /// including CSP violations and failed loads): `{level, message, ...}`.
     pub fn console_log(&self) -> Vec<Value> {
@@ -251,17 +222,6 @@ impl Browser {
             .command("POST", "/se/log", Some(&json!({ "type": "browser" })))
             .unwrap_or_else(|e| panic!("read the browser console: {e}"));
         value.as_array().cloned().unwrap_or_default()
-    }
-
-    /// A PNG of the viewport, for debugging a failing test.
-    pub fn screenshot(&self, path: &Path) {
-        let value = self
-            .command("GET", "/screenshot", None)
-            .unwrap_or_else(|e| panic!("screenshot: {e}"));
-        let png = BASE64
-            .decode(value.as_str().unwrap_or_default())
-            .expect("the screenshot is base64");
-        fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
     // ---- elements ------------------------------------------------------------
@@ -276,13 +236,6 @@ impl Browser {
             )
             .unwrap_or_else(|e| panic!("find {css}: {e}"));
         value.as_array().map_or(0, Vec::len)
-    }
-
-    /// The rendered text of the first element matching `css`; panics when
-    /// there is none.
-    pub fn text(&self, css: &str) -> String {
-        self.try_text(css)
-            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
     }
 
     /// The rendered text of the first element matching `css`.
@@ -347,14 +300,6 @@ impl Browser {
             )
         })
         .unwrap_or_else(|e| panic!("type into {css}: {e}"));
-    }
-
-    /// Empties an input or textarea.
-    pub fn clear(&self, css: &str) {
-        self.on_element(css, |id| {
-            self.command("POST", &format!("/element/{id}/clear"), Some(&json!({})))
-        })
-        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
     }
 
     /// Clicks the first element matching `css`, as a user would.
