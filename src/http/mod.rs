@@ -23,6 +23,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -133,9 +136,6 @@ async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "no such route")
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Binds before trading starts, so a taken port stops the daemon at once.
 pub async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
     TcpListener::bind(addr).await.map_err(|source| BindError {
@@ -147,6 +147,10 @@ pub async fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener
 
 /// Serves until shutdown is requested, then lets requests in flight finish
 /// for at most `drain`. The handle ends when the server has stopped.
+///
+/// The accept loop is hyper's own rather than `axum::serve`, for one
+/// setting axum does not expose: a client must finish sending its headers
+/// within `request_timeout`, so slow or idle connections cannot pile up.
 pub fn serve(
     listener: TcpListener,
     state: AppState,
@@ -158,27 +162,47 @@ pub fn serve(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let service = state.info.service;
+    let header_timeout = state.request_timeout;
     let app = router(state);
     tokio::spawn(async move {
         info!(addr = %local, service, "HTTP server listening");
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown.requested().await;
-            let _ = stopping_tx.send(());
-        });
-        let drained = async {
-            // Only once the stop began does the drain's clock run.
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(drain).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let connections = GracefulShutdown::new();
+        loop {
+            let stream = tokio::select! {
+                biased;
+                () = shutdown.requested() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        // Out of file descriptors, most likely: back off
+                        // instead of spinning.
+                        warn!(error = %err, "HTTP connection not accepted");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let connection =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            let connection = connections.watch(connection);
+            tokio::spawn(async move {
+                // A client that goes away or sends garbage is its problem.
+                let _ = connection.await;
+            });
+        }
+        drop(listener);
         tokio::select! {
-            served = server => if let Err(err) = served {
-                warn!(error = %err, "HTTP server stopped on an error; health checks will fail");
-            },
-            () = drained => warn!(drain_ms = drain.as_millis() as u64, "HTTP requests still open after the drain; closing them"),
+            () = connections.shutdown() => {}
+            () = tokio::time::sleep(drain) => warn!(
+                drain_ms = drain.as_millis() as u64,
+                "HTTP requests still open after the drain; closing them"
+            ),
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

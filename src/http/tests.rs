@@ -356,3 +356,63 @@ fn each_request_logs_one_access_line_with_its_id_and_no_query() {
         "no query string in the logs"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let t = TestStore::sqlite().await;
+    let kill_switch = KillSwitch::new(t.store.clone(), None, Role::Trader);
+    let state = AppState {
+        info: Arc::new(ServiceInfo {
+            service: "trading-bot",
+            mode: "paper".into(),
+            exchange: "paper".into(),
+            environment: "paper".into(),
+            symbols: vec![],
+            model: serde_json::json!({}),
+        }),
+        board: None,
+        kill_switch,
+        verifier: None,
+        store: t.store.clone(),
+        log: None,
+        started: Instant::now(),
+        stale_after: Duration::from_secs(180),
+        request_timeout: Duration::from_millis(300),
+    };
+    let listener = bind("http.bind", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (trigger, shutdown) = crate::shutdown::channel();
+    let server = serve(listener, state, shutdown, Duration::from_millis(500));
+
+    // Headers started, never finished.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server kept a half-sent request open");
+
+    // Meanwhile, and after, a normal client is served.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    ok.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("x-request-id:"),
+        "{reply}"
+    );
+
+    trigger.request();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops within its drain")
+        .unwrap();
+}
