@@ -14,14 +14,14 @@
 //!
 //! - `replay/load_csv`: reading, checking and merging both gzip files.
 //! - `replay/run_loop_sqlite`: the loop over the merged candles, recording
-//!   to a SQLite file in a temporary folder (the default backend; WAL, and
-//!   SQLite's default `synchronous=FULL`, so each commit syncs to disk),
-//!   from the first candle until every log line it wrote has been handed to
-//!   the OS.
+//!   to a SQLite file in a temporary folder (the default backend; WAL, and,
+//!   as the daemon opens it for a replay, `Durability::ProcessCrash`:
+//!   `synchronous=NORMAL`, so commits are not synced one by one), from the
+//!   first candle until every log line it wrote has been handed to the OS.
 //! - `replay/run_loop_postgres`: the same, recording to the PostgreSQL server
 //!   at `TRADEBOT_TEST_DATABASE_URL` (default
 //!   `postgres://postgres@127.0.0.1:5432/test`) in a fresh schema, dropped at
-//!   the end.
+//!   the end, with `synchronous_commit = off` as a replay has it.
 //!
 //! Each iteration gets a fresh trader and run row, made outside the timer;
 //! the store (and its connection pool) is opened once per backend. The
@@ -49,10 +49,13 @@ use tradebot::exchange::{PaperExchange, PaperSettings};
 use tradebot::market::Candle;
 use tradebot::market::replay::{self, ReplayFile};
 use tradebot::market::replayer::{Replayer, Speed};
-use tradebot::store::{DatabaseTarget, RunStart, Store, now};
+use tradebot::store::{DatabaseTarget, Durability, RunStart, Store, now};
 use tradebot::strategy::MaCrossover;
 use tradebot::telemetry::{self, FILE_NAME, JsonLayer, LogWriter, RollingFile, Rotation};
 use tradebot::trading::{EndReason, Recorder, RiskLimits, Trader, run_loop};
+
+/// What `tradebot run --replay` opens its store with.
+const REPLAY_DURABILITY: Durability = Durability::ProcessCrash;
 
 const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 const REPLAY_FILES: [&str; 2] = [
@@ -125,7 +128,9 @@ impl Database {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data/tradebot.db");
         let target = DatabaseTarget::Sqlite { path: path.clone() };
-        let store = Store::open(&target, store_timeout(config)).await.unwrap();
+        let store = Store::open_with(&target, store_timeout(config), REPLAY_DURABILITY)
+            .await
+            .unwrap();
         let counter = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
             .await
             .unwrap();
@@ -166,7 +171,9 @@ impl Database {
                 Ok(None)
             })
             .unwrap();
-        let store = Store::open(&target, store_timeout(config)).await.unwrap();
+        let store = Store::open_with(&target, store_timeout(config), REPLAY_DURABILITY)
+            .await
+            .unwrap();
         Some(Self {
             name: "postgres",
             store,

@@ -94,6 +94,9 @@ pub struct TradesArgs {
     /// Only this symbol, e.g. BTCUSDT.
     #[arg(long)]
     pub symbol: Option<String>,
+    /// Only this account: paper, replay, binance-testnet or binance.
+    #[arg(long)]
+    pub account: Option<String>,
     /// Only trades created at or after this RFC 3339 time or UTC date.
     #[arg(long, value_parser = crate::commands::database::parse_since)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,

@@ -193,7 +193,9 @@ fn check_health(config: &Config, args: HealthcheckArgs) -> ExitCode {
 
 fn print_trades(config: &Config, args: TradesArgs) -> ExitCode {
     let filter = tradebot::store::TradeFilter {
-        symbol: args.symbol,
+        account: args.account,
+        // Symbols are stored upper case, as Binance spells them.
+        symbol: args.symbol.map(|s| s.to_ascii_uppercase()),
         since: args.since,
         limit: args.limit,
     };
@@ -229,7 +231,13 @@ fn flip_kill_switch(config: &Config, command: KillSwitchCommand) -> ExitCode {
     let secrets = SecretsManager::from_process_env_in(config.secrets.dir.clone());
     let secret = match secrets.load(SecretName::KillSwitchSecret) {
         Ok(loaded) => loaded.value,
-        Err(err) => return command_failed("Kill switch not changed", &err, true),
+        Err(err) => {
+            log_error(
+                "Kill switch not changed: no kill_switch_secret here. Outside a container, point at the folder `tradebot secrets init` wrote: SECRETS_DIR=secrets",
+                &err,
+            );
+            return ExitCode::from(2);
+        }
     };
     let url = base(args.target.url);
     print_answer(block_on(kill_switch::flip(

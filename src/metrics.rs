@@ -2,7 +2,7 @@
 //! exchange client bump, and gauges filled in when scraped.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -35,7 +35,6 @@ pub struct Metrics {
     kill_switch_active: Gauge,
     log_lines_dropped: Counter,
     uptime_seconds: Gauge,
-    started: Instant,
 }
 
 /// The process's metrics, created on first use.
@@ -88,6 +87,21 @@ impl Metrics {
             "Seconds since the process started",
             uptime_seconds.clone(),
         );
+        // Every outcome from the first scrape, at 0: a rate over a series
+        // that appears only with its first trade reads as missing data.
+        for outcome in ["filled", "rejected", "unknown", "skipped"] {
+            trades.get_or_create(&OutcomeLabel { outcome }).inc_by(0);
+        }
+        for status in [
+            "FILLED",
+            "PARTIALLY_FILLED",
+            "NEW",
+            "REJECTED",
+            "NOT_SENT",
+            "UNKNOWN",
+        ] {
+            orders.get_or_create(&StatusLabel { status }).inc_by(0);
+        }
         Metrics {
             registry,
             trades,
@@ -96,7 +110,6 @@ impl Metrics {
             kill_switch_active,
             log_lines_dropped,
             uptime_seconds,
-            started: Instant::now(),
         }
     }
 
@@ -107,14 +120,19 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges read now.
-    pub fn render(&self, kill_switch_active: bool, log_lines_dropped: u64) -> String {
+    pub fn render(
+        &self,
+        kill_switch_active: bool,
+        log_lines_dropped: u64,
+        uptime: Duration,
+    ) -> String {
         self.kill_switch_active.set(i64::from(kill_switch_active));
         // The writer keeps the true count; bring the counter up to it.
         let seen = self.log_lines_dropped.get();
         self.log_lines_dropped
             .inc_by(log_lines_dropped.saturating_sub(seen));
         self.uptime_seconds
-            .set(i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX));
+            .set(i64::try_from(uptime.as_secs()).unwrap_or(i64::MAX));
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);

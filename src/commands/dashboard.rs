@@ -16,6 +16,7 @@ use crate::http::{AppState, ServiceInfo};
 use crate::kill_switch::{self, KillSwitch, Role};
 use crate::secrets::{SecretName, SecretsManager};
 use crate::shutdown;
+use crate::store::Durability;
 use crate::telemetry::LogWriter;
 
 pub async fn run(config: Config, log: LogWriter) -> Result<(), DaemonError> {
@@ -36,7 +37,8 @@ pub async fn run(config: Config, log: LogWriter) -> Result<(), DaemonError> {
     let db_password = optional(SecretName::DbPassword)?;
     let listener = crate::http::bind("dashboard.bind", config.dashboard.bind).await?;
     let verifier = crate::daemon::kill_switch_verifier(kill_switch_secret.as_ref());
-    let Some(store) = open_store(&config, db_password, &mut shutdown).await? else {
+    let opening = open_store(&config, db_password, Durability::PowerLoss, &mut shutdown);
+    let Some(store) = opening.await? else {
         info!(reason = "signal during start-up", "Shutdown complete");
         return Ok(());
     };

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::secrets::{SecretName, SecretsManager};
-use crate::store::{DatabaseTarget, Store, StoreError, TradeFilter, database_url_from_env};
+use crate::store::{
+    DatabaseTarget, Durability, Store, StoreError, TradeFilter, database_url_from_env,
+};
 
 fn target(config: &Config) -> Result<DatabaseTarget, StoreError> {
     let url = database_url_from_env()?;
@@ -29,7 +31,7 @@ fn timeout(config: &Config) -> Duration {
 /// Applies the migrations the database has not seen; one line saying which.
 pub async fn migrate(config: &Config) -> Result<Value, StoreError> {
     let target = target(config)?;
-    let store = Store::connect(&target, timeout(config)).await?;
+    let store = Store::connect(&target, timeout(config), Durability::PowerLoss).await?;
     let applied = store.migrate().await;
     store.close().await;
     Ok(json!({

@@ -25,7 +25,7 @@ use crate::market::replayer::{Replayer, Speed};
 use crate::market::{Candle, CandleSource, MarketDataError};
 use crate::secrets::{SecretError, SecretName, SecretsManager};
 use crate::shutdown::{self, Shutdown};
-use crate::store::{Store, StoreError};
+use crate::store::{Durability, Store, StoreError};
 use crate::strategy::{DecisionSource, MaCrossover};
 use crate::telemetry::LogWriter;
 use crate::trading::{EndReason, Recorder, RiskLimits, Trader, run_loop};
@@ -128,7 +128,14 @@ async fn run_until_stopped(
         Some(loaded) => loaded.map_err(|_| DaemonError::LoaderPanicked)??,
         None => return stopped_during_start_up(),
     };
-    let store = match records::open_store(&config, secrets.db_password, &mut shutdown).await? {
+    // A backtest's record can be made again, and it commits thousands of
+    // times a second: it need not survive a power cut, only a crash.
+    let durability = match options.replay.is_empty() {
+        true => Durability::PowerLoss,
+        false => Durability::ProcessCrash,
+    };
+    let opening = records::open_store(&config, secrets.db_password, durability, &mut shutdown);
+    let store = match opening.await? {
         Some(store) => store,
         None => return stopped_during_start_up(),
     };
@@ -272,11 +279,6 @@ async fn new_trader<E: Exchange>(
         account.to_owned(),
         Duration::from_millis(config.database.max_backoff_ms),
     );
-    let kill_switch = KillSwitch::new(
-        store.clone(),
-        records::kill_switch(store).await?,
-        kill_switch::Role::Trader,
-    );
     let mut trader = Trader::new(
         exchange,
         MaCrossover::new(config.strategy.fast_period, config.strategy.slow_period),
@@ -284,9 +286,20 @@ async fn new_trader<E: Exchange>(
         config.trading.order_notional,
         config.strategy.min_confidence,
         recorder,
-    )
-    .with_kill_switch(kill_switch);
+    );
+    // The kill switch guards orders that reach an exchange, simulated or
+    // not, on live data; a backtest sends none, so it runs regardless.
+    if market_data == "live" {
+        let kill_switch = KillSwitch::new(
+            store.clone(),
+            records::kill_switch(store).await?,
+            kill_switch::Role::Trader,
+        );
+        trader = trader.with_kill_switch(kill_switch);
+    }
     trader.reconcile_unresolved().await;
+    // The API's status and the record show the holdings from the start.
+    trader.save_holdings().await;
     Ok(trader)
 }
 

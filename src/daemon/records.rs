@@ -12,7 +12,8 @@ use super::{DaemonError, until_stopped};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use crate::store::{
-    DatabaseTarget, KillSwitchEvent, RunStart, Store, StoreError, database_url_from_env, now,
+    DatabaseTarget, Durability, KillSwitchEvent, RunStart, Store, StoreError,
+    database_url_from_env, now,
 };
 use crate::telemetry::error_chain;
 
@@ -22,6 +23,7 @@ use crate::telemetry::error_chain;
 pub(crate) async fn open_store(
     config: &Config,
     db_password: Option<SecretString>,
+    durability: Durability,
     shutdown: &mut Shutdown,
 ) -> Result<Option<Store>, DaemonError> {
     let url = database_url_from_env()?;
@@ -31,7 +33,7 @@ pub(crate) async fn open_store(
     let mut backoff = Duration::from_millis(250);
     let mut warned = false;
     loop {
-        let opening = Store::open(&target, timeout);
+        let opening = Store::open_with(&target, timeout, durability);
         let err = match until_stopped(shutdown, opening).await {
             None => return Ok(None),
             Some(Ok(store)) => {
@@ -39,6 +41,7 @@ pub(crate) async fn open_store(
                     backend = target.backend(),
                     database = %target,
                     chosen_by = target.origin(),
+                    durability = ?durability,
                     "Database ready"
                 );
                 return Ok(Some(store));
@@ -101,7 +104,7 @@ pub(super) async fn kill_switch(store: &Store) -> Result<Option<KillSwitchEvent>
         warn!(
             reason = %event.reason,
             source = event.source.as_str(),
-            since = %event.at.to_rfc3339(),
+            since = %event.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             request_id = event.request_id.as_deref().unwrap_or(""),
             "Kill switch is active; no new orders until it is deactivated"
         );

@@ -123,6 +123,7 @@ pub async fn status(State(state): State<AppState>) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub struct TradesQuery {
+    account: Option<String>,
     symbol: Option<String>,
     limit: Option<u32>,
 }
@@ -153,7 +154,18 @@ pub async fn trades(
     if !(1..=1000).contains(&limit) {
         return error_response(StatusCode::BAD_REQUEST, "limit must be from 1 to 1000");
     }
+    let account = query.account.filter(|a| !a.is_empty());
+    if account
+        .as_ref()
+        .is_some_and(|a| a.len() > 32 || !a.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+    {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "account must be lower-case letters and dashes, e.g. paper or binance-testnet",
+        );
+    }
     let filter = TradeFilter {
+        account,
         symbol,
         since: None,
         limit,
@@ -180,7 +192,11 @@ pub async fn models(State(state): State<AppState>) -> Json<Value> {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let lost = state.log.as_ref().map_or(0, |log| log.lines_lost());
-    let text = crate::metrics::global().render(state.kill_switch.is_active(), lost);
+    let text = crate::metrics::global().render(
+        state.kill_switch.is_active(),
+        lost,
+        state.started.elapsed(),
+    );
     (
         [(
             header::CONTENT_TYPE,

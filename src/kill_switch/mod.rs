@@ -218,7 +218,12 @@ impl KillSwitch {
         state.latest = Some(event);
         state.durable = durable;
         self.active.store(active, Ordering::Release);
-        self.changed.send_replace(active);
+        // Wake the loop once per flip, not for a re-recorded same state.
+        self.changed.send_if_modified(|current| {
+            let flipped = *current != active;
+            *current = active;
+            flipped
+        });
     }
 
     /// Applies an event found in the store if it is newer than what this

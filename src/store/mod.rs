@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use error::StoreError;
 pub use records::{
@@ -68,6 +70,19 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// How much a commit must survive before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A power cut: every commit is flushed to disk (SQLite `synchronous =
+    /// FULL`, PostgreSQL `synchronous_commit = on`). What a record of money
+    /// needs: an order's intent must outlive the machine, not just the process.
+    PowerLoss,
+    /// The process dying, not the machine (SQLite `NORMAL` in WAL mode,
+    /// PostgreSQL `synchronous_commit = off`): for backtests, whose record
+    /// can be made again and which commit thousands of times a second.
+    ProcessCrash,
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -80,15 +95,28 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating the SQLite file and its folder when missing) and
-    /// applies any migration the database has not seen.
+    /// applies any migration the database has not seen. Commits survive a
+    /// power cut.
     pub async fn open(target: &DatabaseTarget, timeout: Duration) -> Result<Self, StoreError> {
-        let store = Self::connect(target, timeout).await?;
+        Self::open_with(target, timeout, Durability::PowerLoss).await
+    }
+
+    pub async fn open_with(
+        target: &DatabaseTarget,
+        timeout: Duration,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let store = Self::connect(target, timeout, durability).await?;
         store.migrate().await?;
         Ok(store)
     }
 
     /// Connects without migrating.
-    pub async fn connect(target: &DatabaseTarget, timeout: Duration) -> Result<Self, StoreError> {
+    pub async fn connect(
+        target: &DatabaseTarget,
+        timeout: Duration,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
         let connect_err = |source| StoreError::Connect {
             target: target.to_string(),
             source,
@@ -111,6 +139,10 @@ impl Store {
                     // elsewhere ends in SQLite's own "busy" error rather
                     // than an abandoned statement that may still land.
                     .busy_timeout(timeout * 3 / 4)
+                    .synchronous(match durability {
+                        Durability::PowerLoss => SqliteSynchronous::Full,
+                        Durability::ProcessCrash => SqliteSynchronous::Normal,
+                    })
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(MAX_CONNECTIONS)
@@ -121,10 +153,16 @@ impl Store {
                 Pool::Sqlite(pool)
             }
             DatabaseTarget::Postgres { options, .. } => {
+                let options = match durability {
+                    Durability::PowerLoss => (**options).clone(),
+                    Durability::ProcessCrash => {
+                        (**options).clone().options([("synchronous_commit", "off")])
+                    }
+                };
                 let pool = PgPoolOptions::new()
                     .max_connections(MAX_CONNECTIONS)
                     .acquire_timeout(timeout)
-                    .connect_with((**options).clone())
+                    .connect_with(options)
                     .await
                     .map_err(connect_err)?;
                 Pool::Postgres(pool)

@@ -46,6 +46,7 @@ impl Store {
         let sql = format!(
             "SELECT {TRADE_COLUMNS} FROM trades \
              WHERE ($1 IS NULL OR symbol = $1) AND ($2 IS NULL OR created_at >= $2) \
+               AND ($4 IS NULL OR account = $4) \
              ORDER BY created_at DESC, trade_id DESC LIMIT $3"
         );
         let mut trades = self
@@ -55,6 +56,7 @@ impl Store {
                         .bind(&filter.symbol)
                         .bind(filter.since)
                         .bind(i64::from(filter.limit))
+                        .bind(&filter.account)
                         .fetch_all(pool)
                         .await?;
                     let mut trades = Vec::with_capacity(rows.len());

@@ -194,6 +194,8 @@ impl From<&Fill> for FillRecord {
 /// Which trades `tradebot trades` shows.
 #[derive(Debug, Clone, Default)]
 pub struct TradeFilter {
+    /// `paper`, `replay`, `binance-testnet`, `binance`.
+    pub account: Option<String>,
     pub symbol: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub limit: u32,

@@ -475,6 +475,15 @@ async fn trades_filter_by_symbol_time_and_limit(t: &TestStore) {
         ids(s.trades(&since).await.unwrap()),
         ["tb-1", "tb-2", "tb-3"]
     );
+    let mut replayed = intent("tb-r", "run-1", "BTCUSDT", dec("2"));
+    replayed.account = "replay".into();
+    s.record_intent(&replayed).await.unwrap();
+    let replay = TradeFilter {
+        account: Some("replay".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(ids(s.trades(&replay).await.unwrap()), ["tb-r"]);
 }
 
 macro_rules! store_suite {

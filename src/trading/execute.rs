@@ -206,7 +206,7 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
 
     /// Records what the daemon now holds: the exchange's balances and the
     /// portfolio's positions.
-    pub(super) async fn save_holdings(&mut self) {
+    pub async fn save_holdings(&mut self) {
         let balances = match self.exchange.balances().await {
             Ok(balances) => balances,
             Err(err) => {

@@ -148,15 +148,23 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
     async fn cancel_open_orders(&mut self) {
         let mut symbols: Vec<String> = self.marks.keys().cloned().collect();
         symbols.sort();
+        // The activation's request id, so one jq filter finds both halves.
+        let request_id = match &self.kill_switch {
+            Some(kill_switch) => kill_switch.view().await.request_id,
+            None => None,
+        };
+        let request_id = request_id.unwrap_or_default();
         match self.exchange.cancel_open_orders(&symbols).await {
             Ok(cancelled) => info!(
                 cancelled = cancelled.len(),
                 symbols = %symbols.join(","),
+                request_id = %request_id,
                 "Kill switch: open orders cancelled"
             ),
             Err(err) => warn!(
                 error = %err,
                 symbols = %symbols.join(","),
+                request_id = %request_id,
                 "Kill switch: open orders could not all be cancelled; check them on the exchange"
             ),
         }

@@ -409,3 +409,48 @@ fn with_postgres_cut_off_mid_run_no_order_goes_out_unrecorded() {
     drop(schema);
     postgres::execute(&format!("DROP ROLE {role}"));
 }
+
+#[test]
+fn a_replay_is_a_backtest_the_kill_switch_does_not_stop() {
+    let Some(btc) = data_file(BTC_1M) else {
+        return;
+    };
+    let daemon = Daemon::new();
+    let replay = ["run", "--replay", btc.to_str().unwrap()];
+    assert_eq!(daemon.run(replay).code(), 0);
+    // The live daemon's switch, active in the shared database.
+    let url = format!(
+        "sqlite://{}",
+        daemon.path().join("data/tradebot.db").display()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO kill_switch_events (event_id, action, reason, source, request_id, at) \
+             VALUES ('k-1', 'activate', 'halt live trading', 'http', NULL, '2026-12-03T00:00:00Z')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    });
+    let finished = daemon.run(replay);
+    assert_eq!(finished.code(), 0, "{finished}");
+    assert!(
+        !orders_sent(&finished.json_lines()).is_empty(),
+        "{finished}"
+    );
+    assert!(
+        !finished.stdout.contains("kill switch is active"),
+        "{finished}"
+    );
+    let replayed = trades(&daemon, &["--account", "replay", "--limit", "100000"]);
+    assert_eq!(
+        replayed.len(),
+        2 * orders_sent(&finished.json_lines()).len()
+    );
+    assert!(trades(&daemon, &["--account", "paper"]).is_empty());
+}

@@ -244,11 +244,10 @@ impl RestClient {
         what: &'static str,
     ) -> Result<Vec<u8>, BinanceError> {
         let started = Instant::now();
-        let sent = request.send().await;
-        // Every answer counts, refusals and errors too: a slow exchange is
-        // slow whatever it says.
+        let response = request.send().await.map_err(BinanceError::from_reqwest)?;
+        // Every answer counts, refusals too (a slow exchange is slow whatever
+        // it says); a request that never got one (DNS, refused) has no latency.
         crate::metrics::global().observe_exchange_request(what, started.elapsed());
-        let response = sent.map_err(BinanceError::from_reqwest)?;
         let status = response.status();
         self.inner.gate.note_weight(response.headers());
         match status.as_u16() {
