@@ -90,7 +90,7 @@ pub async fn status(State(state): State<AppState>) -> Response {
         None => {
             // The dashboard: what the daemon last recorded.
             let recorded = async {
-                let run = state.store.latest_run().await?;
+                let run = state.store.latest_live_run().await?;
                 let holdings = match &run {
                     Some(run) => Some(state.store.holdings(&run.account).await?),
                     None => None,

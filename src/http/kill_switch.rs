@@ -11,8 +11,9 @@ use tracing::{error, warn};
 
 use super::{AppState, REQUEST_ID_HEADER, error_response};
 use crate::kill_switch::Flip;
-use crate::kill_switch::auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::kill_switch::auth::{Refusal, SIGNATURE_HEADER, TIMESTAMP_HEADER, WINDOW_S};
 use crate::store::KillSwitchSource;
+use crate::telemetry::error_chain;
 
 /// The one answer to every request that fails authentication, whatever the
 /// reason: the log says which rule failed, the client learns nothing.
@@ -60,19 +61,53 @@ async fn flip(state: AppState, action: &str, headers: &HeaderMap, body: &[u8]) -
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
-    if let Err(refusal) = verifier.verify(
+    let verified = match verifier.verify(
         action,
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
         body,
         now,
     ) {
-        warn!(
-            action,
-            refused_because = refusal.as_str(),
-            "Kill-switch request refused"
-        );
-        return error_response(StatusCode::UNAUTHORIZED, NOT_AUTHENTICATED);
+        Ok(verified) => verified,
+        Err(refusal) => {
+            warn!(
+                action,
+                refused_because = refusal.as_str(),
+                "Kill-switch request refused"
+            );
+            return error_response(StatusCode::UNAUTHORIZED, NOT_AUTHENTICATED);
+        }
+    };
+    // Every process on this database shares the memory of used signatures,
+    // so a captured request cannot be replayed to the dashboard, or to a
+    // restarted daemon.
+    let forget_before = now - WINDOW_S - 1;
+    match state
+        .store
+        .claim_signature(&verified.signature, verified.signed_at, forget_before)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            warn!(
+                action,
+                refused_because = Refusal::Replayed.as_str(),
+                "Kill-switch request refused"
+            );
+            return error_response(StatusCode::UNAUTHORIZED, NOT_AUTHENTICATED);
+        }
+        // Halting is the safe side: an activation goes ahead unchecked.
+        Err(err) if action == "activate" => warn!(
+            error = %error_chain(&err),
+            "Kill-switch signature not checked against other processes: the database did not answer; activating anyway"
+        ),
+        Err(err) => {
+            error!(action, error = %error_chain(&err), "Kill-switch change refused: cannot check the signature was not used before");
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not deactivated: the database cannot confirm this request is not a replay",
+            );
+        }
     }
     // Authenticated: now the body may be looked at.
     let reason = match serde_json::from_slice::<FlipRequest>(body) {
@@ -90,19 +125,32 @@ async fn flip(state: AppState, action: &str, headers: &HeaderMap, body: &[u8]) -
             "the reason is longer than 500 characters",
         );
     }
-    let kill_switch = &state.kill_switch;
-    let source = KillSwitchSource::Http;
-    let flipped = match action {
-        "activate" => {
-            kill_switch
-                .activate(&reason, source, request_id.as_deref())
-                .await
+    // A NUL cannot be stored in PostgreSQL text: the event would never be
+    // recorded. Other control characters have no place in a reason either.
+    if reason.chars().any(char::is_control) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "the reason must not contain control characters",
+        );
+    }
+    // In a task of its own: a client that hangs up must not cancel a flip
+    // half-way (halted here, but never recorded or logged).
+    let kill_switch = state.kill_switch.clone();
+    let activate = action == "activate";
+    let flipping = tokio::spawn(async move {
+        let source = KillSwitchSource::Http;
+        let request_id = request_id.as_deref();
+        if activate {
+            kill_switch.activate(&reason, source, request_id).await
+        } else {
+            kill_switch.deactivate(&reason, source, request_id).await
         }
-        _ => {
-            kill_switch
-                .deactivate(&reason, source, request_id.as_deref())
-                .await
-        }
+    });
+    let Ok(flipped) = flipping.await else {
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the kill switch change failed",
+        );
     };
     match flipped {
         Flip::Done { changed, view } => {

@@ -12,6 +12,8 @@ use tracing::{Instrument, Level, info_span};
 use uuid::Uuid;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The longest path an access line repeats; every real route is shorter.
+const MAX_LOGGED_PATH: usize = 128;
 
 /// 1 to 64 characters of `[A-Za-z0-9._-]`.
 pub fn is_valid_request_id(id: &str) -> bool {
@@ -37,7 +39,8 @@ pub async fn tag_request(mut request: Request, next: Next) -> Response {
 
     let method = request.method().clone();
     // The path only: a query string may carry what does not belong in logs.
-    let path = request.uri().path().to_owned();
+    // Cut short, so junk requests cannot fill the disk through the log.
+    let path: String = request.uri().path().chars().take(MAX_LOGGED_PATH).collect();
     let span = info_span!("request", request_id = %request_id);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

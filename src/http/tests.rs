@@ -25,6 +25,17 @@ struct Harness {
 
 async fn harness(secret: Option<&str>) -> Harness {
     let t = TestStore::sqlite().await;
+    let (app, kill_switch) = app_on(&t, secret);
+    Harness {
+        t,
+        app,
+        kill_switch,
+    }
+}
+
+/// A server on `t`'s database: another process, as far as the kill switch
+/// can tell.
+fn app_on(t: &TestStore, secret: Option<&str>) -> (Router, Arc<KillSwitch>) {
     let kill_switch = KillSwitch::new(t.store.clone(), None, Role::Trader);
     let state = AppState {
         info: Arc::new(ServiceInfo {
@@ -61,11 +72,7 @@ async fn harness(secret: Option<&str>) -> Harness {
                 "never"
             }),
         );
-    Harness {
-        t,
-        app: router_with(state, extra),
-        kill_switch,
-    }
+    (router_with(state, extra), kill_switch)
 }
 
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Option<String>, Value) {
@@ -415,4 +422,18 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         .await
         .expect("the server stops within its drain")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_used_by_one_process_is_refused_by_another() {
+    let h = harness(Some(SECRET)).await;
+    let (other, _) = app_on(&h.t, Some(SECRET));
+    let body = r#"{"reason":"resume"}"#;
+    let ts = now();
+    let (status, _, _) = send(&h.app, signed("deactivate", body, ts, SECRET)).await;
+    assert_eq!(status, StatusCode::OK);
+    // The same bytes, captured and sent to the dashboard (or a restarted
+    // daemon) sharing the database.
+    let (status, _, reply) = send(&other, signed("deactivate", body, ts, SECRET)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
 }

@@ -64,7 +64,10 @@ impl Verifier {
         })
     }
 
-    /// Verifies one request. `now` is Unix seconds.
+    /// Verifies one request. `now` is Unix seconds. A request that passes
+    /// must still be claimed in the store ([`Verified`]), which remembers
+    /// signatures across processes and restarts; this process's own memory
+    /// only answers the common case without a round trip.
     pub fn verify(
         &self,
         action: &str,
@@ -72,7 +75,7 @@ impl Verifier {
         signature: Option<&str>,
         body: &[u8],
         now: i64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Verified, Refusal> {
         let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
             return Err(Refusal::MissingHeader);
         };
@@ -109,8 +112,19 @@ impl Verifier {
         if used.insert(signature, signed_at).is_some() {
             return Err(Refusal::Replayed);
         }
-        Ok(())
+        Ok(Verified {
+            signature: hex::encode(signature),
+            signed_at,
+        })
     }
+}
+
+/// A request whose signature checked out, to claim in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The signature, hex: the key under which its use is remembered.
+    pub signature: String,
+    pub signed_at: i64,
 }
 
 /// Signs a request as a client must: for the CLI, and the tests.
@@ -135,14 +149,14 @@ mod tests {
     }
 
     fn check(v: &Verifier, action: &str, ts: &str, sig: &str, body: &[u8]) -> Result<(), Refusal> {
-        v.verify(action, Some(ts), Some(sig), body, NOW)
+        v.verify(action, Some(ts), Some(sig), body, NOW).map(drop)
     }
 
     #[test]
     fn a_signed_request_passes_once() {
         let v = verifier();
         let sig = sign(SECRET.as_bytes(), "activate", NOW, BODY);
-        assert_eq!(check(&v, "activate", &NOW.to_string(), &sig, BODY), Ok(()));
+        assert!(check(&v, "activate", &NOW.to_string(), &sig, BODY).is_ok());
         assert_eq!(
             check(&v, "activate", &NOW.to_string(), &sig, BODY),
             Err(Refusal::Replayed)

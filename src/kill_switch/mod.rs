@@ -169,12 +169,10 @@ impl KillSwitch {
         let activate = action == KillSwitchAction::Activate;
         // Waits for an order in flight; no order starts while it is held.
         let mut state = self.state.write().await;
-        if state.is_active() == activate && state.durable {
-            return Flip::Done {
-                changed: false,
-                view: View::of(&state),
-            };
-        }
+        // Recorded even when this process already sees that state: its view
+        // may be a poll behind the database (another process flipped it), and
+        // the operator's request must be what the database says last.
+        let changed = state.is_active() != activate;
         let event = KillSwitchEvent {
             event_id: Uuid::now_v7().to_string(),
             action,
@@ -206,11 +204,10 @@ impl KillSwitch {
         }
         let view = View::of(&state);
         drop(state);
-        log_flip(&view, source, request_id);
-        Flip::Done {
-            changed: true,
-            view,
+        if changed {
+            log_flip(&view, source, request_id);
         }
+        Flip::Done { changed, view }
     }
 
     fn set(&self, state: &mut State, event: KillSwitchEvent, durable: bool) {

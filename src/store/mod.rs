@@ -153,11 +153,15 @@ impl Store {
                 Pool::Sqlite(pool)
             }
             DatabaseTarget::Postgres { options, .. } => {
+                // The server abandons a statement the store has given up on,
+                // so a write that timed out here cannot land later.
+                let statement_timeout = timeout.as_millis().to_string();
+                let options = (**options)
+                    .clone()
+                    .options([("statement_timeout", statement_timeout.as_str())]);
                 let options = match durability {
-                    Durability::PowerLoss => (**options).clone(),
-                    Durability::ProcessCrash => {
-                        (**options).clone().options([("synchronous_commit", "off")])
-                    }
+                    Durability::PowerLoss => options,
+                    Durability::ProcessCrash => options.options([("synchronous_commit", "off")]),
                 };
                 let pool = PgPoolOptions::new()
                     .max_connections(MAX_CONNECTIONS)

@@ -161,14 +161,15 @@ impl Store {
 }
 
 impl Store {
-    /// The most recently started run: what the dashboard reports as the
-    /// daemon's mode and account.
-    pub async fn latest_run(&self) -> Result<Option<RunStart>, StoreError> {
+    /// The most recently started run on live market data (backtests left
+    /// out): what the dashboard reports as the daemon's mode and account.
+    pub async fn latest_live_run(&self) -> Result<Option<RunStart>, StoreError> {
         self.timed("run query", async {
             with_pool!(self, |pool| {
                 let row = sqlx::query(
                     "SELECT run_id, started_at, version, mode, market_data, account, config_digest \
-                     FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1",
+                     FROM runs WHERE market_data = 'live' \
+                     ORDER BY started_at DESC, run_id DESC LIMIT 1",
                 )
                 .fetch_optional(pool)
                 .await?;

@@ -71,6 +71,19 @@ impl DatabaseTarget {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme {
             "postgres" | "postgresql" => {
+                // `user:pa/ss@host` parses as host `user`, port and path
+                // `ss@host…`: the password would end up in the target shown.
+                let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+                let authority_end = after_scheme
+                    .find(['/', '?', '#'])
+                    .unwrap_or(after_scheme.len());
+                if after_scheme[authority_end..].contains('@') {
+                    return Err(StoreError::InvalidUrl {
+                        reason: "an '@' follows the host: percent-encode '/', '?', '#' and '@' \
+                                 in the user name and password"
+                            .into(),
+                    });
+                }
                 let mut options: PgConnectOptions =
                     url.parse()
                         .map_err(|err: sqlx::Error| StoreError::InvalidUrl {
@@ -168,13 +181,12 @@ impl fmt::Debug for DatabaseTarget {
     }
 }
 
-/// The reason a URL did not parse, without the URL: sqlx's parse errors
-/// name the part that is wrong, never echo the text.
-fn url_error_reason(err: &sqlx::Error) -> String {
-    match err {
-        sqlx::Error::Configuration(source) => source.to_string(),
-        _ => "it could not be parsed".to_owned(),
-    }
+/// The reason a URL did not parse, without any of its text: sqlx's own
+/// messages can echo a parameter's value, which may be a misplaced secret.
+fn url_error_reason(_err: &sqlx::Error) -> String {
+    "check the host, the port and the query parameters, and percent-encode special \
+     characters in the user name and password"
+        .to_owned()
 }
 
 /// `DATABASE_URL` from the process environment, as a secret (it may hold a

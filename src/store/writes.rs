@@ -110,6 +110,31 @@ impl Store {
     /// repeat (the fills are replaced). Returns whether the trade existed:
     /// an intent whose write timed out may or may not have landed.
     pub async fn record_result(&self, result: &TradeResult) -> Result<bool, StoreError> {
+        self.write_result(result, false).await
+    }
+
+    /// [`Store::record_result`] only while the trade is still `PENDING` or
+    /// `UNKNOWN`: a reconciliation must never overwrite an outcome another
+    /// daemon recorded meanwhile. Returns whether it wrote.
+    pub async fn resolve_result(&self, result: &TradeResult) -> Result<bool, StoreError> {
+        self.write_result(result, true).await
+    }
+
+    async fn write_result(
+        &self,
+        result: &TradeResult,
+        unresolved_only: bool,
+    ) -> Result<bool, StoreError> {
+        let guard = if unresolved_only {
+            " AND status IN ('PENDING', 'UNKNOWN')"
+        } else {
+            ""
+        };
+        let update = format!(
+            "UPDATE trades SET status = $2, status_reason = $3, exchange_order_id = $4, \
+             executed_quantity = $5, average_price = $6, updated_at = $7 \
+             WHERE trade_id = $1{guard}"
+        );
         let executed: Decimal = result.fills.iter().map(|f| f.quantity).sum();
         let average_price = (!executed.is_zero()).then(|| {
             let notional: Decimal = result.fills.iter().map(|f| f.price * f.quantity).sum();
@@ -119,26 +144,22 @@ impl Store {
         self.timed("trade result update", async {
             with_pool!(self, |pool, v| {
                 let mut tx = pool.begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE trades SET status = $2, status_reason = $3, exchange_order_id = $4, \
-                     executed_quantity = $5, average_price = $6, updated_at = $7 \
-                     WHERE trade_id = $1",
-                )
-                .bind(&result.trade_id)
-                .bind(result.status.as_str())
-                .bind(&result.reason)
-                .bind(&result.exchange_order_id)
-                .bind(v::opt_dec(executed))
-                .bind(v::opt_dec(average_price))
-                .bind(result.updated_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                sqlx::query("DELETE FROM fills WHERE trade_id = $1")
+                let updated = sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
                     .bind(&result.trade_id)
+                    .bind(result.status.as_str())
+                    .bind(&result.reason)
+                    .bind(&result.exchange_order_id)
+                    .bind(v::opt_dec(executed))
+                    .bind(v::opt_dec(average_price))
+                    .bind(result.updated_at)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
                 if updated > 0 {
+                    sqlx::query("DELETE FROM fills WHERE trade_id = $1")
+                        .bind(&result.trade_id)
+                        .execute(&mut *tx)
+                        .await?;
                     for (seq, fill) in result.fills.iter().enumerate() {
                         sqlx::query(
                             "INSERT INTO fills (trade_id, seq, price, quantity, fee, fee_asset) \
@@ -161,11 +182,44 @@ impl Store {
         .await
     }
 
+    /// Claims a kill-switch request's signature: `false` when any process
+    /// on this database already used it. Signatures signed before
+    /// `forget_before` (Unix seconds) can no longer pass the time check, so
+    /// they are pruned here.
+    pub async fn claim_signature(
+        &self,
+        signature: &str,
+        signed_at: i64,
+        forget_before: i64,
+    ) -> Result<bool, StoreError> {
+        self.timed("kill-switch signature claim", async {
+            with_pool!(self, |pool| {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM kill_switch_signatures WHERE signed_at < $1")
+                    .bind(forget_before)
+                    .execute(&mut *tx)
+                    .await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO kill_switch_signatures (signature, signed_at) VALUES ($1, $2) \
+                     ON CONFLICT (signature) DO NOTHING",
+                )
+                .bind(signature)
+                .bind(signed_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(claimed == 1)
+            })
+        })
+        .await
+    }
+
     pub async fn record_kill_switch(&self, event: &KillSwitchEvent) -> Result<(), StoreError> {
         self.timed("kill-switch event insert", async {
             with_pool!(self, |pool| sqlx::query(
                 "INSERT INTO kill_switch_events (event_id, action, reason, source, request_id, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)"
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING"
             )
             .bind(&event.event_id)
             .bind(event.action.as_str())

@@ -197,6 +197,9 @@ pub fn build_filter(directives: &str) -> Result<EnvFilter, TelemetryError> {
             all.push_str(&format!(",{krate}=warn"));
         }
     }
+    // sqlx logs a DATABASE_URL parameter it does not know with its value:
+    // a password pasted as `?pasword=…` would reach the log.
+    all.push_str(",sqlx_postgres::options=error");
     EnvFilter::builder()
         .parse(&all)
         .map_err(|err| TelemetryError::Directives {

@@ -78,8 +78,12 @@ impl<E: Exchange, D: DecisionSource> Trader<E, D> {
                 return;
             }
         };
-        match self.recorder.store().record_result(&result).await {
-            Ok(_) => info!(
+        match self.recorder.store().resolve_result(&result).await {
+            Ok(false) => info!(
+                status = %result.status,
+                "Trade already resolved by another run meanwhile; its record is left as it is"
+            ),
+            Ok(true) => info!(
                 was = %was,
                 status = %result.status,
                 exchange_order_id = result.exchange_order_id.as_deref().unwrap_or(""),
