@@ -387,8 +387,9 @@ fn bench_replay(c: &mut Criterion) {
             recorded.fills,
         );
 
-        // A replay that records takes seconds, not milliseconds: ten samples
-        // of one replay each, with room for all of them in the time given.
+        // A replay that records takes many times longer than one that does
+        // not, and far longer still on a busy disk: flat sampling, ten
+        // samples, with room for at least one replay each in the time given.
         group
             .sampling_mode(SamplingMode::Flat)
             .sample_size(10)

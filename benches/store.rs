@@ -1,6 +1,6 @@
 //! What the trading loop pays to put one trade on record, on each backend,
 //! through the daemon's own `tradebot::store::Store` (connected and migrated
-//! by `Store::open`, with the timeout from `config/default.toml`):
+//! by `Store::open_with`, with the timeout from `config/default.toml`):
 //!
 //! - `store/trade_sqlite`, `store/trade_postgres`: one trade as
 //!   `execute_trade` writes it, `record_intent` (the `PENDING` row, one
@@ -16,24 +16,37 @@
 //! So a filled trade in the daemon costs one `trade`, one `decision` and one
 //! `holdings` figure: four commits.
 //!
-//! Every write is durable before it returns. SQLite is a file in a temporary
-//! folder (on the same disk as the repository here), opened as the daemon
-//! opens it: WAL journal, and `synchronous` left alone. sqlx 0.9 does not
-//! set `synchronous` (`SqliteConnectOptions` leaves it to SQLite), and the
-//! SQLite that libsqlite3-sys bundles keeps its compile-time default, FULL
-//! (also in WAL mode): each commit syncs the WAL file to disk. The benchmark
-//! reads both settings back and prints them. PostgreSQL is the server at
-//! `TRADEBOT_TEST_DATABASE_URL` (default
+//! Those six run with `Durability::PowerLoss`, what `tradebot run` opens on
+//! live market data (and `Store::open`): every write is durable, power cut
+//! included, before it returns. SQLite is a file in a temporary folder (on
+//! the same disk as the repository here) in WAL mode with
+//! `synchronous=FULL`, which the store sets (sqlx 0.9 sets no `synchronous`
+//! of its own, and the SQLite that libsqlite3-sys bundles defaults to FULL
+//! anyway): each commit syncs the WAL file to disk. PostgreSQL is the server
+//! at `TRADEBOT_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`, over TCP on loopback), in a
 //! fresh schema dropped at the end; with its defaults (`fsync` and
-//! `synchronous_commit` on) each commit waits for its WAL flush, which the
-//! benchmark also prints.
+//! `synchronous_commit` on, which `PowerLoss` keeps) each commit waits for
+//! its WAL flush.
+//!
+//! The same six again, named `…_process_crash` (such as
+//! `store/trade_sqlite_process_crash`), run with `Durability::ProcessCrash`,
+//! what a replay opens: SQLite `synchronous=NORMAL` (in WAL mode a commit is
+//! not synced; the WAL is synced at checkpoints) and PostgreSQL
+//! `synchronous_commit=off` for the store's sessions. The difference between
+//! the two is what syncing costs.
+//!
+//! Each backend prints its settings at start: SQLite's version and journal
+//! mode (read back; `synchronous` belongs to a connection, so it is the one
+//! the store sets), PostgreSQL's version, `fsync`, `synchronous_commit` and
+//! `wal_sync_method`.
 //!
 //! Rows are fresh for every write (new ids made outside the timer); the
-//! tables grow by a few thousand rows during a run. Each sample runs its
-//! writes one after the other inside one `block_on` of a multi-thread tokio
-//! runtime, as the trading loop awaits them one at a time. Without a
-//! PostgreSQL server the PostgreSQL benchmarks are skipped with a message.
+//! tables grow by up to a few tens of thousands of rows during a run. Each
+//! sample runs its writes one after the other inside one `block_on` of a
+//! multi-thread tokio runtime, as the trading loop awaits them one at a time.
+//! Without a PostgreSQL server the PostgreSQL benchmarks are skipped with a
+//! message.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,14 +64,16 @@ use uuid::Uuid;
 use tradebot::config::{self, Config, ConfigSources};
 use tradebot::exchange::{Balances, Fill, Side};
 use tradebot::store::{
-    DatabaseTarget, DecisionRecord, PositionRecord, RunStart, Store, TradeIntent, TradeResult,
-    TradeStatus, now,
+    DatabaseTarget, DecisionRecord, Durability, PositionRecord, RunStart, Store, TradeIntent,
+    TradeResult, TradeStatus, now,
 };
 use tradebot::trading::new_trade_id;
 
 /// The database one benchmark writes to, and what cleans it up.
 struct Backend {
-    name: &'static str,
+    /// `sqlite` or `postgres`, then `_process_crash` for that durability.
+    name: String,
+    durability: Durability,
     store: Store,
     run_id: String,
     /// A second connection, for the settings printed at start.
@@ -77,19 +92,19 @@ enum Admin {
 
 impl Backend {
     /// A fresh SQLite file, as the default configuration has it.
-    async fn sqlite(config: &Config) -> Self {
+    async fn sqlite(config: &Config, durability: Durability) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data/tradebot.db");
         let target = DatabaseTarget::Sqlite { path: path.clone() };
-        let store = Store::open(&target, timeout(config)).await.unwrap();
+        let store = open(&target, config, durability).await;
         let admin = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
             .await
             .unwrap();
-        Self::started("sqlite", store, Admin::Sqlite(admin), Some(dir)).await
+        Self::started("sqlite", durability, store, Admin::Sqlite(admin), Some(dir)).await
     }
 
     /// A fresh schema on the PostgreSQL server; `None` when there is none.
-    async fn postgres(config: &Config) -> Option<Self> {
+    async fn postgres(config: &Config, durability: Durability) -> Option<Self> {
         let url = postgres_url();
         let connecting = tokio::time::timeout(Duration::from_secs(5), PgPool::connect(&url));
         let pool = match connecting.await {
@@ -108,11 +123,18 @@ impl Backend {
                 Ok(None)
             })
             .unwrap();
-        let store = Store::open(&target, timeout(config)).await.unwrap();
-        Some(Self::started("postgres", store, Admin::Postgres { pool, schema }, None).await)
+        let store = open(&target, config, durability).await;
+        let admin = Admin::Postgres { pool, schema };
+        Some(Self::started("postgres", durability, store, admin, None).await)
     }
 
-    async fn started(name: &'static str, store: Store, admin: Admin, dir: Option<TempDir>) -> Self {
+    async fn started(
+        backend: &str,
+        durability: Durability,
+        store: Store,
+        admin: Admin,
+        dir: Option<TempDir>,
+    ) -> Self {
         let run_id = Uuid::now_v7().to_string();
         store
             .start_run(&RunStart {
@@ -126,8 +148,13 @@ impl Backend {
             })
             .await
             .unwrap();
+        let name = match durability {
+            Durability::PowerLoss => backend.to_owned(),
+            Durability::ProcessCrash => format!("{backend}_process_crash"),
+        };
         Self {
             name,
+            durability,
             store,
             run_id,
             admin,
@@ -147,18 +174,15 @@ impl Backend {
                     .fetch_one(pool)
                     .await
                     .unwrap();
-                let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                let synchronous = match synchronous {
-                    0 => "OFF",
-                    1 => "NORMAL",
-                    2 => "FULL",
-                    3 => "EXTRA",
-                    _ => "?",
+                let synchronous = match self.durability {
+                    Durability::PowerLoss => "FULL",
+                    Durability::ProcessCrash => "NORMAL",
                 };
-                format!("SQLite {version}, journal_mode={journal}, synchronous={synchronous}")
+                format!(
+                    "SQLite {version}, journal_mode={journal} (read back); \
+                     synchronous={synchronous} (set by the store for {:?})",
+                    self.durability
+                )
             }
             Admin::Postgres { pool, .. } => {
                 let mut line: String = sqlx::query_scalar("SHOW server_version")
@@ -173,6 +197,9 @@ impl Backend {
                             .await
                             .unwrap();
                     line.push_str(&format!(", {setting}={value}"));
+                }
+                if self.durability == Durability::ProcessCrash {
+                    line.push_str("; the store's sessions: synchronous_commit=off (ProcessCrash)");
                 }
                 line
             }
@@ -214,6 +241,12 @@ fn default_config() -> Config {
         vars: HashMap::new(),
     })
     .unwrap()
+}
+
+async fn open(target: &DatabaseTarget, config: &Config, durability: Durability) -> Store {
+    Store::open_with(target, timeout(config), durability)
+        .await
+        .unwrap()
 }
 
 fn timeout(config: &Config) -> Duration {
@@ -359,11 +392,18 @@ fn bench_store(c: &mut Criterion) {
         .build()
         .unwrap();
 
-    let sqlite = runtime.block_on(Backend::sqlite(&config));
-    bench_backend(c, &runtime, &sqlite);
-    runtime.block_on(sqlite.close());
-
-    if let Some(postgres) = runtime.block_on(Backend::postgres(&config)) {
+    // What trading on live data opens (`Store::open`), then what a replay
+    // opens.
+    let durabilities = [Durability::PowerLoss, Durability::ProcessCrash];
+    for durability in durabilities {
+        let sqlite = runtime.block_on(Backend::sqlite(&config, durability));
+        bench_backend(c, &runtime, &sqlite);
+        runtime.block_on(sqlite.close());
+    }
+    for durability in durabilities {
+        let Some(postgres) = runtime.block_on(Backend::postgres(&config, durability)) else {
+            break;
+        };
         bench_backend(c, &runtime, &postgres);
         runtime.block_on(postgres.close());
     }

@@ -4,11 +4,12 @@
 #      installed into a venv under target/ when it is missing);
 #   2. the criterion benchmarks: `logging` (ours against json-subscriber and
 #      tracing-subscriber's JSON formatter), `store` (one trade, decision and
-#      holdings write on each database backend) and `replay` (recording to
-#      each backend);
+#      holdings write on each database backend, synced as live trading has
+#      it and not, as a replay has it) and `replay` (recording to each
+#      backend);
 #   3. the peak RSS of the release binary replaying the two 1m files, and of
 #      the daemon idling on live market data pointed at a closed local port;
-# then prints a summary. Takes about five minutes on two cores.
+# then prints a summary. Takes about seven minutes on two cores once built.
 #
 # The PostgreSQL figures need a server at TRADEBOT_TEST_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/test, as for the tests); each benchmark
@@ -117,8 +118,8 @@ echo "replay of both 1m files: $rss_replay"
 TRADEBOT__MARKET_DATA__BASE_URL=http://127.0.0.1:9 TRADEBOT__HTTP__BIND=127.0.0.1:0 \
     LOG_DIR="$work/idle-logs" SECRETS_DIR="$work/no-secrets" \
     TRADEBOT__DATABASE__SQLITE_PATH="$work/idle.db" \
-    peak_rss timeout -s TERM "$idle_seconds" "$target_dir/release/tradebot" --config-dir config run \
-    >"$work/idle-stdout.log"
+    peak_rss timeout -s TERM "$idle_seconds" "$target_dir/release/tradebot" --config-dir config \
+    run >"$work/idle-stdout.log"
 rss_idle="$rss_kib KiB over ${idle_seconds} s"
 echo "daemon idling on live data (nothing listening): $rss_idle"
 
@@ -149,13 +150,15 @@ for name in ("ours", "json_subscriber", "fmt_json"):
     cells = ["-" if v is None else f"{v / 1000:.2f}" for v in row]
     print(f"{name:32} {cells[0]:>8} {cells[1]:>10} {cells[2]:>16}")
 
-print(f"\n{'per write (ms)':32} {'sqlite':>8} {'postgres':>10}")
+# Durability::PowerLoss (live trading), then ProcessCrash (replays).
+print(f"\n{'per write (ms)':34} {'sqlite':>8} {'postgres':>10}   process crash: {'sqlite':>8} {'postgres':>10}")
 for name, label in (("trade", "trade: intent + result, 1 fill"),
                     ("decision", "decision"),
                     ("holdings", "holdings: 3 balances, 2 positions")):
-    row = [mean_ns("store", f"{name}_{backend}") for backend in ("sqlite", "postgres")]
+    row = [mean_ns("store", f"{name}_{backend}{suffix}")
+           for suffix in ("", "_process_crash") for backend in ("sqlite", "postgres")]
     cells = ["-" if v is None else f"{v / 1e6:.2f}" for v in row]
-    print(f"{label:32} {cells[0]:>8} {cells[1]:>10}")
+    print(f"{label:34} {cells[0]:>8} {cells[1]:>10}   {'':15}{cells[2]:>8} {cells[3]:>10}")
 
 print()
 for backend in ("sqlite", "postgres"):
