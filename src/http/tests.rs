@@ -33,11 +33,9 @@ async fn harness(secret: Option<&str>) -> Harness {
     }
 }
 
-/// A server on `t`'s database: another process, as far as the kill switch
-/// can tell.
-fn app_on(t: &TestStore, secret: Option<&str>) -> (Router, Arc<KillSwitch>) {
-    let kill_switch = KillSwitch::new(t.store.clone(), None, Role::Trader);
-    let state = AppState {
+/// The state a daemon serving on `t`'s database has.
+fn state_on(t: &TestStore, secret: Option<&str>, request_timeout: Duration) -> AppState {
+    AppState {
         info: Arc::new(ServiceInfo {
             service: "trading-bot",
             mode: "paper".into(),
@@ -47,14 +45,21 @@ fn app_on(t: &TestStore, secret: Option<&str>) -> (Router, Arc<KillSwitch>) {
             model: serde_json::json!({ "name": "ma_crossover", "parameters": {} }),
         }),
         board: Some(Arc::new(StatusBoard::default())),
-        kill_switch: kill_switch.clone(),
+        kill_switch: KillSwitch::new(t.store.clone(), None, Role::Trader),
         verifier: secret.and_then(Verifier::new).map(Arc::new),
         store: t.store.clone(),
         log: None,
         started: Instant::now(),
         stale_after: Duration::from_secs(180),
-        request_timeout: Duration::from_millis(200),
-    };
+        request_timeout,
+    }
+}
+
+/// A server on `t`'s database: another process, as far as the kill switch
+/// can tell.
+fn app_on(t: &TestStore, secret: Option<&str>) -> (Router, Arc<KillSwitch>) {
+    let state = state_on(t, secret, Duration::from_millis(200));
+    let kill_switch = state.kill_switch.clone();
     let extra = Router::new()
         .route(
             "/test/slow",
@@ -369,25 +374,7 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let t = TestStore::sqlite().await;
-    let kill_switch = KillSwitch::new(t.store.clone(), None, Role::Trader);
-    let state = AppState {
-        info: Arc::new(ServiceInfo {
-            service: "trading-bot",
-            mode: "paper".into(),
-            exchange: "paper".into(),
-            environment: "paper".into(),
-            symbols: vec![],
-            model: serde_json::json!({}),
-        }),
-        board: None,
-        kill_switch,
-        verifier: None,
-        store: t.store.clone(),
-        log: None,
-        started: Instant::now(),
-        stale_after: Duration::from_secs(180),
-        request_timeout: Duration::from_millis(300),
-    };
+    let state = state_on(&t, None, Duration::from_millis(300));
     let listener = bind("http.bind", "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();

@@ -15,6 +15,21 @@ use crate::helpers::fake_binance::{FAKE_API_KEY, Fault};
 use crate::helpers::postgres::{self, PgSchema};
 use crate::helpers::{BTC_1M, Daemon, data_file, find_program, json_lines};
 
+/// The URL of the daemon's embedded database, for a second connection.
+fn sqlite_url(daemon: &Daemon) -> String {
+    format!(
+        "sqlite://{}",
+        daemon.path().join("data/tradebot.db").display()
+    )
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn trades(daemon: &Daemon, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["trades"];
     all.extend_from_slice(args);
@@ -334,14 +349,8 @@ fn with_the_sqlite_file_locked_mid_run_no_order_goes_out_unrecorded() {
     daemon
         .env("TRADEBOT__DATABASE__TIMEOUT_MS", "300")
         .env("TRADEBOT__DATABASE__MAX_BACKOFF_MS", "500");
-    let url = format!(
-        "sqlite://{}",
-        daemon.path().join("data/tradebot.db").display()
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let url = sqlite_url(&daemon);
+    let runtime = current_thread_runtime();
     let locker = std::cell::RefCell::new(None);
     let lines = run_through_an_outage(
         &daemon,
@@ -419,14 +428,8 @@ fn a_replay_is_a_backtest_the_kill_switch_does_not_stop() {
     let replay = ["run", "--replay", btc.to_str().unwrap()];
     assert_eq!(daemon.run(replay).code(), 0);
     // The live daemon's switch, active in the shared database.
-    let url = format!(
-        "sqlite://{}",
-        daemon.path().join("data/tradebot.db").display()
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let url = sqlite_url(&daemon);
+    let runtime = current_thread_runtime();
     runtime.block_on(async {
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
         sqlx::query(

@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 use crate::binance_daemon::{fake_trading_btc, live_daemon};
-use crate::helpers::fake_binance::FAKE_API_KEY;
+use crate::helpers::fake_binance::{FAKE_API_KEY, FakeBinance};
 use crate::helpers::{Daemon, Running};
 
 /// `http://addr` of the running process's API, from its listening line.
@@ -24,6 +24,39 @@ fn kill_switch(daemon: &Daemon, args: &[&str]) -> Value {
     let finished = daemon.run(all);
     assert_eq!(finished.code(), 0, "{finished}");
     serde_json::from_str(finished.stdout.trim()).unwrap()
+}
+
+/// A live daemon that has traded, and `tradebot dashboard` beside it: its
+/// own process and port, the daemon's database.
+struct DaemonAndDashboard {
+    /// Holds the daemon's folder, and so its database, for the test's life.
+    _daemon: Daemon,
+    running: Running,
+    dashboard: Daemon,
+    page: Running,
+    url: String,
+}
+
+fn trading_daemon_and_dashboard(fake: &FakeBinance) -> DaemonAndDashboard {
+    let daemon = live_daemon(&fake.base_url, FAKE_API_KEY);
+    let db = daemon.path().join("data/tradebot.db");
+    let mut running = daemon.spawn(["run", "--mode", "live"]);
+    api_url(&mut running);
+    running.wait_for_message("Order filled");
+    let mut dashboard = Daemon::new();
+    dashboard
+        .env("TRADEBOT__DASHBOARD__BIND", "127.0.0.1:0")
+        .env("TRADEBOT__DATABASE__SQLITE_PATH", &db);
+    dashboard.write_secret("kill_switch_secret", crate::helpers::KILL_SWITCH_SECRET);
+    let mut page = dashboard.spawn(["dashboard"]);
+    let url = api_url(&mut page);
+    DaemonAndDashboard {
+        _daemon: daemon,
+        running,
+        dashboard,
+        page,
+        url,
+    }
 }
 
 fn skipped(line: &Value) -> bool {
@@ -105,20 +138,13 @@ fn the_dashboard_halts_the_daemon_through_the_shared_database() {
     let Some(fake) = fake_trading_btc() else {
         return;
     };
-    let daemon = live_daemon(&fake.base_url, FAKE_API_KEY);
-    let db = daemon.path().join("data/tradebot.db");
-    let mut running = daemon.spawn(["run", "--mode", "live"]);
-    api_url(&mut running);
-    running.wait_for_message("Order filled");
-
-    // The dashboard: its own process and port, the daemon's database.
-    let mut dashboard = Daemon::new();
-    dashboard
-        .env("TRADEBOT__DASHBOARD__BIND", "127.0.0.1:0")
-        .env("TRADEBOT__DATABASE__SQLITE_PATH", &db);
-    dashboard.write_secret("kill_switch_secret", crate::helpers::KILL_SWITCH_SECRET);
-    let mut page = dashboard.spawn(["dashboard"]);
-    let dashboard_url = api_url(&mut page);
+    let DaemonAndDashboard {
+        _daemon,
+        mut running,
+        dashboard,
+        page,
+        url: dashboard_url,
+    } = trading_daemon_and_dashboard(&fake);
 
     let state = kill_switch(
         &dashboard,
@@ -205,19 +231,13 @@ fn the_dashboard_page_shows_live_state_and_its_form_halts_trading() {
     let Some(browser) = crate::helpers::browser::Browser::start() else {
         return;
     };
-    let daemon = live_daemon(&fake.base_url, FAKE_API_KEY);
-    let db = daemon.path().join("data/tradebot.db");
-    let mut running = daemon.spawn(["run", "--mode", "live"]);
-    api_url(&mut running);
-    running.wait_for_message("Order filled");
-
-    let mut dashboard = Daemon::new();
-    dashboard
-        .env("TRADEBOT__DASHBOARD__BIND", "127.0.0.1:0")
-        .env("TRADEBOT__DATABASE__SQLITE_PATH", &db);
-    dashboard.write_secret("kill_switch_secret", crate::helpers::KILL_SWITCH_SECRET);
-    let mut page = dashboard.spawn(["dashboard"]);
-    let url = api_url(&mut page);
+    let DaemonAndDashboard {
+        _daemon,
+        mut running,
+        dashboard,
+        page,
+        url,
+    } = trading_daemon_and_dashboard(&fake);
 
     let wait = crate::helpers::TIMEOUT;
     browser.goto(&format!("{url}/"));
